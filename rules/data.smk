@@ -1,0 +1,23 @@
+# Data: materialise the upstream and downstream datasets (.npz + manifest + contact sheet).
+
+
+rule prepare_data:
+    output:
+        npz=f"{OUT}/data/{{dataset}}.npz",
+        meta=f"{OUT}/data/{{dataset}}.json",
+        sheet=report(
+            f"{OUT}/data/{{dataset}}_samples.png",
+            caption="../report/contact_sheet.rst",
+            category="Data",
+            labels={"dataset": "{dataset}"},
+        ),
+    params:
+        spec=lambda w: as_json(dataset_spec(w.dataset)),
+        upstream=lambda w: as_json(config["data"]["upstream"]) if w.dataset != "upstream" else "null",
+        code=code_hash("data", "atomic", "provenance"),
+    log:
+        f"{OUT}/logs/prepare_data/{{dataset}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/prepare_data/{{dataset}}.tsv"
+    script:
+        "../workflow_scripts/prepare_data.py"

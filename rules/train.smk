@@ -1,0 +1,74 @@
+# Training: the original model (all upstream training data) and the retrained reference (retain set only).
+
+TRAIN_CODE = code_hash("training", "models", "data/arrays.py", "checkpoints", "stages.py")
+
+
+rule train_original:
+    input:
+        **data_files("upstream"),
+    output:
+        ckpt=checkpoint("original"),
+        meta=checkpoint("original") + ".json",
+    params:
+        model=as_json(config["model"]),
+        train=as_json(config["train"]),
+        seed=config["seed"],
+        device=config["device"],
+        code=TRAIN_CODE,
+    threads: TORCH_THREADS
+    log:
+        f"{OUT}/logs/train_original.log",
+    benchmark:
+        f"{OUT}/benchmarks/train_original.tsv"
+    script:
+        "../workflow_scripts/train.py"
+
+
+def forget_set_inputs(w):
+    """`top` ranks upstream classes with the original model's cached features (no extra forward pass)."""
+    sc = SCENARIO[w.scenario]
+    inputs = data_files("upstream")
+    if sc["kind"] == "top":
+        inputs["up_features"] = features("original", "train")
+        inputs["down_features"] = features("original", sc["downstream"])
+        inputs["down_meta"] = data_files(sc["downstream"])["meta"]
+    return inputs
+
+
+rule select_forget_set:
+    input:
+        unpack(forget_set_inputs),
+    output:
+        forget=forget_set("{scenario}"),
+        ranking=f"{OUT}/forget_sets/{{scenario}}_ranking.csv",
+    params:
+        scenario=lambda w: as_json(SCENARIO[w.scenario]),
+        code=code_hash("data/forget_sets.py", "stages.py"),
+    log:
+        f"{OUT}/logs/select_forget_set/{{scenario}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/select_forget_set/{{scenario}}.tsv"
+    script:
+        "../workflow_scripts/select_forget_set.py"
+
+
+rule train_retrain:
+    input:
+        **data_files("upstream"),
+        forget=forget_set("{scenario}"),
+    output:
+        ckpt=checkpoint("retrain/{scenario}/seed{seed}"),
+        meta=checkpoint("retrain/{scenario}/seed{seed}") + ".json",
+    params:
+        model=as_json(config["model"]),
+        train=as_json(config["train"]),
+        seed=lambda w: int(w.seed),
+        device=config["device"],
+        code=TRAIN_CODE,
+    threads: TORCH_THREADS
+    log:
+        f"{OUT}/logs/train_retrain/{{scenario}}/seed{{seed}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/train_retrain/{{scenario}}/seed{{seed}}.tsv"
+    script:
+        "../workflow_scripts/train.py"

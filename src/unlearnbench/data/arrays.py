@@ -1,0 +1,175 @@
+"""In-memory image datasets: uint8 N×H×W×C arrays, the `.npz` interchange format, and fast batching.
+
+An ``.npz`` dataset holds ``x_train, y_train, x_test, y_test`` (uint8 images N×H×W×C, integer labels)
+and optionally ``class_names`` (str array), ``superclass`` (int per class) and ``source_class`` (int per
+class, the upstream class a downstream class was derived from; -1 when none). It is read with
+``allow_pickle=False``: a dataset file can never run code.
+"""
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+REQUIRED_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+class DatasetError(ValueError):
+    """A dataset file or folder is missing or malformed; the message names it and the expected layout."""
+
+
+@dataclass
+class ArrayDataset:
+    """Train and test splits of a labelled image dataset held in memory."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str] = field(default_factory=list)
+    superclass: np.ndarray | None = None
+    source_class: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.y_train = np.asarray(self.y_train, dtype=np.int64)
+        self.y_test = np.asarray(self.y_test, dtype=np.int64)
+        if not self.class_names:
+            self.class_names = [f"class_{i}" for i in range(self.num_classes)]
+        if self.superclass is None:
+            self.superclass = np.arange(self.num_classes, dtype=np.int64)
+        if self.source_class is None:
+            self.source_class = np.full(self.num_classes, -1, dtype=np.int64)
+
+    @property
+    def num_classes(self) -> int:
+        n = int(max(self.y_train.max(initial=-1), self.y_test.max(initial=-1))) + 1
+        return max(n, len(self.class_names))
+
+    def split(self, name: str) -> "ImageArraySet":
+        """``train`` or ``test`` as an :class:`ImageArraySet`."""
+        if name not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {name!r}")
+        x, y = (self.x_train, self.y_train) if name == "train" else (self.x_test, self.y_test)
+        return ImageArraySet(x, y, self.num_classes)
+
+    def save_npz(self, path: str | Path) -> None:
+        """Write the dataset to ``path`` (uncompressed ``.npz``, no pickled objects)."""
+        with open(path, "wb") as fh:
+            np.savez(
+                fh,
+                x_train=self.x_train,
+                y_train=self.y_train,
+                x_test=self.x_test,
+                y_test=self.y_test,
+                class_names=np.asarray(self.class_names, dtype=np.str_),
+                superclass=np.asarray(self.superclass, dtype=np.int64),
+                source_class=np.asarray(self.source_class, dtype=np.int64),
+            )
+
+
+def load_npz(path: str | Path) -> ArrayDataset:
+    """Read and validate an ``.npz`` dataset; raise :class:`DatasetError` naming the file and problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"dataset file {path} does not exist (expected an .npz with {', '.join(REQUIRED_KEYS)})")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise DatasetError(f"dataset file {path} is not a readable .npz archive: {exc}") from None
+    missing = [k for k in REQUIRED_KEYS if k not in arrays]
+    if missing:
+        raise DatasetError(f"dataset file {path} lacks arrays {missing}; expected {list(REQUIRED_KEYS)}")
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] not in (1, 3):
+            raise DatasetError(
+                f"dataset file {path}: x_{split} must be uint8 N×H×W×C with C in (1, 3), got {x.dtype} {x.shape}"
+            )
+        if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer) or (len(y) and y.min() < 0):
+            raise DatasetError(
+                f"dataset file {path}: y_{split} must be non-negative integer labels, one per image of x_{split}"
+            )
+    if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
+        raise DatasetError(f"dataset file {path}: x_train and x_test image shapes differ")
+    names = [str(s) for s in arrays["class_names"]] if "class_names" in arrays else []
+    return ArrayDataset(
+        x_train=arrays["x_train"],
+        y_train=arrays["y_train"],
+        x_test=arrays["x_test"],
+        y_test=arrays["y_test"],
+        class_names=names,
+        superclass=arrays.get("superclass"),
+        source_class=arrays.get("source_class"),
+    )
+
+
+class ImageArraySet:
+    """A labelled image set backed by uint8 N×H×W×C arrays, batched as normalised float NCHW tensors.
+
+    Training batches use the CIFAR augmentation (4-pixel zero-padded random crop + horizontal flip),
+    drawn from a ``torch.Generator`` seeded by ``(seed, epoch)`` so that epochs are reproducible.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, num_classes: int,
+                 mean: tuple[float, ...] = (0.5, 0.5, 0.5), std: tuple[float, ...] = (0.25, 0.25, 0.25)):
+        if images.shape[-1] == 1:
+            images = np.repeat(images, 3, axis=-1)
+        self.images = images
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.num_classes = int(num_classes)
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, indices: np.ndarray) -> "ImageArraySet":
+        """The images at ``indices`` (a view-free copy with the same normalisation)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        out = ImageArraySet.__new__(ImageArraySet)
+        out.images, out.labels, out.num_classes = self.images[indices], self.labels[indices], self.num_classes
+        out.mean, out.std = self.mean, self.std
+        return out
+
+    def with_labels(self, labels: np.ndarray) -> "ImageArraySet":
+        """The same images with other labels (e.g. random relabelling for unlearning)."""
+        out = self.subset(np.arange(len(self)))
+        out.labels = np.asarray(labels, dtype=np.int64)
+        return out
+
+    def batches(self, batch_size: int, *, train: bool = False, shuffle: bool | None = None,
+                seed: int = 0, epoch: int = 0, drop_last: bool = False,
+                device: torch.device | str = "cpu") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield ``(x, y)``: ``x`` float32 N×C×H×W normalised, ``y`` int64; augmented when ``train``."""
+        shuffle = train if shuffle is None else shuffle
+        gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
+        n = len(self)
+        order = torch.randperm(n, generator=gen).numpy() if shuffle else np.arange(n)
+        stop = n - n % batch_size if drop_last else n
+        for start in range(0, stop, batch_size):
+            idx = np.sort(order[start:start + batch_size]) if not shuffle else order[start:start + batch_size]
+            x = torch.from_numpy(self.images[idx]).permute(0, 3, 1, 2).float().div_(255.0)
+            if train:
+                x = _augment(x, gen)
+            x = (x - self.mean) / self.std
+            yield x.to(device, non_blocking=True), torch.from_numpy(self.labels[idx]).to(device, non_blocking=True)
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Random crop of a zero-padded batch plus random horizontal flip, vectorised over the batch."""
+    n, c, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+    rows = (dy.view(n, 1) + torch.arange(h).view(1, h))  # n×h
+    cols = (dx.view(n, 1) + torch.arange(w).view(1, w))  # n×w
+    flip = torch.rand(n, generator=gen) < 0.5
+    cols = torch.where(flip.view(n, 1), cols.flip(1), cols)
+    batch = torch.arange(n).view(n, 1, 1)
+    out = padded.permute(0, 2, 3, 1)[batch, rows.view(n, h, 1), cols.view(n, 1, w)]  # n×h×w×c
+    return out.permute(0, 3, 1, 2).contiguous()

@@ -1,0 +1,77 @@
+"""Dataset adapters, selected by ``type:`` in the config and self-registered by name.
+
+An adapter is a function ``build(**spec) -> ArrayDataset`` whose keyword arguments are the config keys;
+config validation checks unknown/missing keys against its signature and calls the adapter's ``check``
+(e.g. that a file exists and is readable) before any job runs. ``num_classes(spec)`` tells validation how
+many classes a dataset has (to reject a forget set larger than it).
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from unlearnbench.data.arrays import ArrayDataset, DatasetError
+
+
+@dataclass(frozen=True)
+class Adapter:
+    name: str
+    build: Callable[..., ArrayDataset]
+    num_classes: Callable[[dict[str, Any]], int]
+    needs_upstream: bool = False  # receives the upstream spec as ``upstream=`` (synthetic downstream sets)
+
+
+DATASETS: dict[str, Adapter] = {}
+
+
+def register_dataset(name: str, *, num_classes: Callable[[dict[str, Any]], int], needs_upstream: bool = False):
+    def wrap(fn: Callable[..., ArrayDataset]) -> Callable[..., ArrayDataset]:
+        if name in DATASETS:
+            raise ValueError(f"dataset type {name!r} is already registered")
+        DATASETS[name] = Adapter(name, fn, num_classes, needs_upstream)
+        return fn
+
+    return wrap
+
+
+def adapter(where: str, spec: dict[str, Any]) -> Adapter:
+    kind = spec.get("type")
+    if kind not in DATASETS:
+        raise DatasetError(f"{where}.type: unknown dataset type {kind!r}; registered: {sorted(DATASETS)}")
+    return DATASETS[kind]
+
+
+def check_spec(where: str, spec: dict[str, Any], upstream: dict[str, Any] | None = None) -> int:
+    """Validate a dataset spec (keys against the adapter signature, files on disk); return its class count."""
+    ad = adapter(where, spec)
+    sig = inspect.signature(ad.build)
+    accepted = {n for n, p in sig.parameters.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    args = {k: v for k, v in spec.items() if k != "type"}
+    has_var_kw = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+    unknown = [] if has_var_kw else sorted(set(args) - accepted - {"upstream"})
+    if unknown:
+        raise DatasetError(f"{where}: unknown key(s) {unknown} for dataset type {ad.name!r}; valid: {sorted(accepted)}")
+    missing = [n for n, p in sig.parameters.items() if p.default is p.empty and n not in args
+               and not (n == "upstream" and ad.needs_upstream) and p.kind != p.VAR_KEYWORD]
+    if missing:
+        raise DatasetError(f"{where}: missing key(s) {missing} for dataset type {ad.name!r}")
+    try:
+        return ad.num_classes(_with_upstream(ad, args, upstream))
+    except DatasetError as exc:
+        raise DatasetError(f"{where}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise DatasetError(f"{where}: invalid dataset arguments: {exc}") from None
+
+
+def build_dataset(spec: dict[str, Any], upstream: dict[str, Any] | None = None) -> ArrayDataset:
+    ad = adapter("dataset", spec)
+    return ad.build(**_with_upstream(ad, {k: v for k, v in spec.items() if k != "type"}, upstream))
+
+
+def _with_upstream(ad: Adapter, args: dict[str, Any], upstream: dict[str, Any] | None) -> dict[str, Any]:
+    if ad.needs_upstream:
+        if upstream is None or upstream.get("type") != "synthetic":
+            raise DatasetError(f"dataset type {ad.name!r} derives its classes from a `synthetic` upstream dataset")
+        args = {**args, "upstream": {k: v for k, v in upstream.items() if k != "type"}}
+    return args

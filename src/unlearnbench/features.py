@@ -1,0 +1,97 @@
+"""Feature extraction: exactly one forward pass per (model, eval set), cached for every metric.
+
+``extract_features`` runs a checkpoint over an eval set once (eval mode, deterministic transforms, no
+augmentation) and writes ``labels``, ``logits`` and every requested layer (stage outputs globally average
+pooled, plus ``pre_logits``) into one safetensors file with a JSON sidecar (model, eval set, layers, n,
+the per-class cap if any, ``forward_passes: 1``). All metrics read that cache; nothing re-runs a model.
+A diverged model's non-finite features are stored as they are; metrics turn them into NaN rows.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file, save_file
+
+from unlearnbench.atomic import atomic_path, write_json
+from unlearnbench.checkpoints import load_checkpoint
+from unlearnbench.data import load_npz
+from unlearnbench.provenance import device_name, file_hash
+
+#: forward passes run in this process, keyed by (checkpoint, eval set): the benchmark's proof of "one pass"
+FORWARD_PASSES: dict[tuple[str, str], int] = {}
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def cap_per_class(labels: np.ndarray, max_per_class: int | None, seed: int) -> np.ndarray:
+    """Indices keeping at most ``max_per_class`` samples of each class (seeded, sorted); all when None."""
+    if max_per_class is None:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    keep = [rng.permutation(np.flatnonzero(labels == c))[:max_per_class] for c in np.unique(labels)]
+    return np.sort(np.concatenate(keep)) if keep else np.arange(0)
+
+
+def extract_features(ckpt: str | Path, data_npz: str | Path, evalset: str, out: str | Path, *,
+                     layers: list[str] | str = "all", batch_size: int = 512, max_per_class: int | None = None,
+                     dtype: str = "float32", seed: int = 0, threads: int = 2, device: str = "auto") -> None:
+    from unlearnbench.models import check_layers, extract, feature_layers
+    from unlearnbench.stages import evalset_arrays
+    from unlearnbench.training import autocast, prepare_model, setup_torch
+
+    dev = setup_torch(seed, threads, device)
+    model, meta = load_checkpoint(ckpt, dev)
+    model = prepare_model(model, dev).eval()
+    layers = feature_layers(model) if layers == "all" else check_layers(model, layers, meta["arch"])
+    images, labels = evalset_arrays(load_npz(data_npz), evalset)
+    keep = cap_per_class(labels, max_per_class, seed)
+    from unlearnbench.data.arrays import ImageArraySet
+
+    data = ImageArraySet(images[keep], labels[keep], int(labels.max(initial=0)) + 1)
+    chunks: dict[str, list[np.ndarray]] = {name: [] for name in ["logits", *layers]}
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for x, _ in data.batches(batch_size, device=dev):
+            if dev.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(dev):
+                logits, feats = extract(model, x, layers)
+            chunks["logits"].append(logits.float().cpu().numpy())
+            for name in layers:
+                chunks[name].append(feats[name].to(_DTYPES[dtype]).float().cpu().numpy().astype(dtype_np(dtype)))
+    seconds = time.perf_counter() - t0
+    key = (str(ckpt), evalset)
+    FORWARD_PASSES[key] = FORWARD_PASSES.get(key, 0) + 1
+    arrays = {"labels": data.labels.astype(np.int64), "indices": keep.astype(np.int64),
+              "logits": np.concatenate(chunks["logits"]) if chunks["logits"] else np.zeros((0, meta["num_classes"]),
+                                                                                          np.float32)}
+    for name in layers:
+        arrays[f"layer.{name}"] = np.concatenate(chunks[name]) if chunks[name] else np.zeros((0, 0), np.float32)
+    with atomic_path(out, suffix=".tmp.safetensors") as tmp:
+        save_file(arrays, str(tmp))
+    write_json(Path(str(out) + ".json"), {
+        "checkpoint": str(ckpt), "checkpoint_hash": file_hash(ckpt), "model_status": meta.get("status", "ok"),
+        "evalset": evalset, "layers": layers, "n": int(len(keep)), "max_per_class": max_per_class,
+        "dtype": dtype, "forward_passes": FORWARD_PASSES[key], "seconds": seconds,
+        "img_per_s": len(keep) / max(seconds, 1e-9), "device": device_name(dev)})
+
+
+def dtype_np(dtype: str) -> Any:
+    return np.float16 if dtype == "float16" else np.float32  # bfloat16 is stored as float32 after rounding
+
+
+def read_features(path: str | Path):
+    """Load a features file as a :class:`unlearnbench.metrics.FeatureSet`."""
+    from unlearnbench.metrics.base import FeatureSet
+
+    arrays = load_file(str(path))
+    layers = {k[len("layer."):]: v for k, v in arrays.items() if k.startswith("layer.")}
+    return FeatureSet(labels=arrays["labels"], logits=arrays["logits"], layers=layers)
+
+
+def read_features_meta(path: str | Path) -> dict[str, Any]:
+    return json.loads(Path(str(path) + ".json").read_text())

@@ -1,0 +1,186 @@
+"""Registry and common interface of unlearning methods.
+
+A method is a dataclass whose fields are its hyper-parameters (explicit keyword arguments with defaults
+and valid ranges, declared with :func:`hparam`), registered by name with :func:`register_method` in the
+style of timm's ``@register_model``. The config schema, the ``method`` wildcard constraint and the
+validation of method instances are all derived from this registry; there is no central dispatch.
+
+    @register_method("gradient_ascent")
+    @dataclass
+    class GradientAscent(UnlearningMethod):
+        '''Docstring citing the paper.'''
+        epochs: int = hparam(5, ge=1, help="passes over the forget set")
+        lr: float = hparam(1e-4, gt=0)
+
+        def unlearn(self, model, task): ...
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+
+from unlearnbench.data.arrays import ImageArraySet
+from unlearnbench.training import Diverged
+
+METHODS: dict[str, type["UnlearningMethod"]] = {}
+RESERVED = ("original", "retrain")
+_JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string"}
+
+
+class MethodConfigError(ValueError):
+    """An unknown algorithm, hyper-parameter or value; the message names the instance and key."""
+
+
+def hparam(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
+           lt: float | None = None, choices: tuple | None = None, help: str = "") -> Any:
+    """A hyper-parameter field with a default and a valid range (inclusive ``ge/le``, exclusive ``gt/lt``)."""
+    meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices, "help": help}
+    return field(default=default, metadata=meta)
+
+
+def register_method(name: str):
+    """Class decorator: register an :class:`UnlearningMethod` dataclass under ``name``."""
+
+    def wrap(cls: type) -> type:
+        if name in METHODS:
+            raise ValueError(f"unlearning method {name!r} is already registered by {METHODS[name].__qualname__}")
+        if name in RESERVED:
+            raise ValueError(f"{name!r} is reserved for the reference models")
+        if not dataclasses.is_dataclass(cls):
+            raise TypeError(f"method {name!r} must be a dataclass (hyper-parameters are its fields)")
+        cls.name = name
+        METHODS[name] = cls
+        return cls
+
+    return wrap
+
+
+@dataclass
+class UnlearnTask:
+    """Everything a method may use. ``forget``/``retain`` are the forget- and retain-train sets."""
+
+    forget: ImageArraySet
+    retain: ImageArraySet
+    num_classes: int
+    forget_classes: list[int] | None  # None for sample forgetting
+    device: torch.device
+    seed: int
+    monitor: dict[str, ImageArraySet] = field(default_factory=dict)  # logged each epoch (e.g. forget/retain acc)
+
+
+@dataclass
+class UnlearnOutcome:
+    """What a run produced: the (possibly new) model object and a log for the checkpoint sidecar."""
+
+    model: torch.nn.Module
+    status: str  # "ok" | "diverged"
+    log: dict[str, Any]
+
+
+@dataclass
+class UnlearningMethod:
+    """Base class. Subclasses are dataclasses of hyper-parameters and implement :meth:`unlearn`."""
+
+    name: ClassVar[str] = ""
+    #: which scenario kinds the method supports: "class" (random/top) and/or "sample" (samples)
+    supports: ClassVar[frozenset[str]] = frozenset({"class", "sample"})
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            check_value(type(self).name or type(self).__name__, f, getattr(self, f.name))
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyper-parameters as a plain dict (written into checkpoints and result rows)."""
+        return dataclasses.asdict(self)
+
+    def unlearn(self, model: torch.nn.Module, task: UnlearnTask) -> tuple[torch.nn.Module, dict[str, Any]]:
+        """Unlearn in place (or return a new model); return ``(model, log)``. Raise ``Diverged`` on NaN."""
+        raise NotImplementedError
+
+    def run(self, model: torch.nn.Module, task: UnlearnTask) -> UnlearnOutcome:
+        """Time :meth:`unlearn` and turn a divergence into ``status: diverged`` instead of an exception."""
+        t0 = time.perf_counter()
+        try:
+            model, log = self.unlearn(model, task)
+            status = "ok"
+            if any(not torch.isfinite(p).all() for p in model.parameters()):
+                status, log = "diverged", {**log, "diverged_epoch": None, "reason": "non-finite weights"}
+        except Diverged as exc:
+            status, log = "diverged", {"diverged_epoch": exc.epoch, "reason": str(exc)}
+        log["wall_time_s"] = time.perf_counter() - t0
+        return UnlearnOutcome(model=model, status=status, log=log)
+
+
+def check_value(owner: str, f: dataclasses.Field, value: Any) -> None:
+    """Validate one hyper-parameter value against its type and declared range."""
+    want = f.type if isinstance(f.type, type) else {"int": int, "float": float, "bool": bool, "str": str}.get(
+        str(f.type), object)
+    ok_type = isinstance(value, want) and not (want in (int, float) and isinstance(value, bool))
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        ok_type = True
+    if not ok_type:
+        raise MethodConfigError(f"methods.{owner}.{f.name}: expected {want.__name__}, got {value!r}")
+    m = f.metadata
+    if want in (int, float) and not math.isfinite(value):
+        raise MethodConfigError(f"methods.{owner}.{f.name}: must be finite, got {value!r}")
+    bounds = [("ge", lambda v, b: v >= b, ">="), ("gt", lambda v, b: v > b, ">"),
+              ("le", lambda v, b: v <= b, "<="), ("lt", lambda v, b: v < b, "<")]
+    for key, test, sym in bounds:
+        if m.get(key) is not None and not test(value, m[key]):
+            raise MethodConfigError(f"methods.{owner}.{f.name}: must be {sym} {m[key]}, got {value!r} "
+                                    f"(valid range: {describe_range(f)})")
+    if m.get("choices") and value not in m["choices"]:
+        raise MethodConfigError(f"methods.{owner}.{f.name}: must be one of {list(m['choices'])}, got {value!r}")
+
+
+def describe_range(f: dataclasses.Field) -> str:
+    m = f.metadata
+    lo = f"[{m['ge']}" if m.get("ge") is not None else f"({m['gt']}" if m.get("gt") is not None else "(-inf"
+    hi = f"{m['le']}]" if m.get("le") is not None else f"{m['lt']})" if m.get("lt") is not None else "inf)"
+    return f"{lo}, {hi}" if not m.get("choices") else str(list(m["choices"]))
+
+
+def method_schema(cls: type[UnlearningMethod]) -> dict[str, Any]:
+    """JSON schema of one algorithm's config block, derived from its dataclass fields."""
+    props: dict[str, Any] = {"algorithm": {"const": cls.name}, "scenarios": {"type": "array", "items": {"type": "string"}}}
+    for f in dataclasses.fields(cls):
+        py = f.type if isinstance(f.type, type) else {"int": int, "float": float, "bool": bool, "str": str}[str(f.type)]
+        p: dict[str, Any] = {"type": _JSON_TYPES[py], "default": f.default, "description": f.metadata.get("help", "")}
+        for key, js in (("ge", "minimum"), ("gt", "exclusiveMinimum"), ("le", "maximum"), ("lt", "exclusiveMaximum")):
+            if f.metadata.get(key) is not None:
+                p[js] = f.metadata[key]
+        if f.metadata.get("choices"):
+            p["enum"] = list(f.metadata["choices"])
+        props[f.name] = p
+    return {"type": "object", "additionalProperties": False, "required": ["algorithm"], "properties": props,
+            "description": (cls.__doc__ or "").strip().split("\n")[0]}
+
+
+def create_method(instance: str, spec: dict[str, Any]) -> UnlearningMethod:
+    """Build a method from a config block ``{algorithm: name, <hyper-parameters>}``; errors name the key."""
+    spec = dict(spec)
+    algorithm = spec.pop("algorithm", None)
+    spec.pop("scenarios", None)
+    if algorithm not in METHODS:
+        raise MethodConfigError(f"methods.{instance}.algorithm: unknown algorithm {algorithm!r}; "
+                                f"registered: {sorted(METHODS)}")
+    cls = METHODS[algorithm]
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(spec) - names)
+    if unknown:
+        raise MethodConfigError(f"methods.{instance}: unknown hyper-parameter(s) {unknown} for {algorithm}; "
+                                f"valid: {sorted(names)}")
+    try:
+        return cls(**spec)
+    except MethodConfigError as exc:
+        raise MethodConfigError(str(exc).replace(f"methods.{algorithm}.", f"methods.{instance}.", 1)) from None
+
+
+def scenario_support(kind: str) -> str:
+    """Map a scenario kind to the data a method needs: ``class`` (random/top) or ``sample``."""
+    return "sample" if kind == "samples" else "class"

@@ -1,0 +1,38 @@
+"""Top-1 accuracy of the model's logits on the four upstream splits."""
+from __future__ import annotations
+
+import numpy as np
+
+from unlearnbench.metrics.base import EvalContext, Metric, all_finite, register_metric
+
+
+def top1_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """acc = (1/n) Σ_i 1[argmax_c z_ic = y_i]; NaN when any logit is non-finite; ties -> lowest class."""
+    logits = np.asarray(logits)
+    if not all_finite(logits):
+        return float("nan")
+    return float(np.mean(np.argmax(logits, axis=1) == np.asarray(labels)))
+
+
+@register_metric("accuracy")
+class Accuracy(Metric):
+    """Top-1 accuracy on forget-train, retain-train, forget-test and retain-test (empty splits skipped).
+
+    ``acc(S) = |{i in S : argmax_c z_ic = y_i}| / |S|`` from the model's logits ``z``. Unlearning aims at
+    forget accuracy close to the retrained model's (≈0 for class forgetting) with retain accuracies kept;
+    see Kim et al. 2025, "Are We Truly Forgetting?" (arXiv 2503.06991), Sec. 3. No hyper-parameters.
+    Rows: evalset ``train``/``test``, split = the split name, variant/layer/reference empty.
+    """
+
+    def __init__(self) -> None:
+        pass
+
+    def evaluate(self, ctx: EvalContext) -> list[dict]:
+        rows = []
+        for evalset, split, idx in ctx.upstream_splits():
+            fs = ctx.get("model", evalset)
+            if fs is None or len(idx) == 0:
+                continue
+            rows.append(self.row(evalset=evalset, split=split,
+                                 value=top1_accuracy(fs.logits[idx], fs.labels[idx])))
+        return rows

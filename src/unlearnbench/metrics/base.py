@@ -1,0 +1,255 @@
+"""Metric registry, the in-memory evaluation context, and the result-row contract.
+
+A metric is a :class:`Metric` subclass registered by name with :func:`register_metric` (timm's
+``@register_model`` style). It is configured only through explicit keyword arguments of ``__init__``, which
+are validated there (``ValueError`` naming the parameter and its valid range) and stored on the instance
+under the same names, so :meth:`Metric.get_params` can report them (scikit-learn ``BaseEstimator``
+convention) into every result row.
+
+``Metric.evaluate(ctx)`` reads an :class:`EvalContext` (all features of one evaluated model and its
+references, already in memory; no model is ever run here) and returns a list of long-format rows made with
+:func:`make_row`; the keys are :data:`ROW_KEYS`.
+"""
+from __future__ import annotations
+
+import abc
+import contextlib
+import inspect
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping, TypeVar
+
+import numpy as np
+
+__all__ = ["METRICS", "ROW_KEYS", "EvalContext", "FeatureSet", "Metric", "all_finite", "blas_threads",
+           "create_metric", "list_metrics", "make_row", "register_metric"]
+
+METRICS: dict[str, type["Metric"]] = {}
+ROW_KEYS = ("metric", "variant", "evalset", "split", "layer", "reference", "value", "params")
+PRE_LOGITS = "pre_logits"
+REFERENCES = ("original", "retrain")
+
+_M = TypeVar("_M", bound=type)
+
+
+def register_metric(name: str) -> Callable[[_M], _M]:
+    """Class decorator: register a :class:`Metric` subclass under ``name`` (also set as ``cls.name``)."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"metric name must be a Python identifier, got {name!r}")
+
+    def deco(cls: _M) -> _M:
+        if not (isinstance(cls, type) and issubclass(cls, Metric)):
+            raise TypeError(f"@register_metric({name!r}) needs a Metric subclass, got {cls!r}")
+        if name in METRICS:
+            raise ValueError(f"metric {name!r} is already registered (by {METRICS[name].__module__}."
+                             f"{METRICS[name].__qualname__})")
+        cls.name = name
+        METRICS[name] = cls
+        return cls
+
+    return deco
+
+
+def list_metrics() -> list[str]:
+    """Sorted names of all registered metrics."""
+    return sorted(METRICS)
+
+
+def create_metric(name: str, **params: Any) -> "Metric":
+    """Instantiate the metric registered as ``name`` with keyword hyper-parameters ``params``."""
+    try:
+        cls = METRICS[name]
+    except KeyError:
+        raise KeyError(f"unknown metric {name!r}; registered metrics: {', '.join(list_metrics())}") from None
+    return cls(**params)
+
+
+class Metric(abc.ABC):
+    """Base class: explicit keyword hyper-parameters, ``get_params()``, ``evaluate(ctx) -> rows``."""
+
+    name: str = ""
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        names = []
+        for p in list(sig.parameters.values())[1:]:
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise TypeError(f"{cls.__qualname__}.__init__ must list its hyper-parameters explicitly "
+                                f"(no *args/**kwargs)")
+            names.append(p.name)
+        return names
+
+    def get_params(self) -> dict[str, Any]:
+        """The ``__init__`` keyword arguments as stored on the instance (JSON-friendly values)."""
+        return {k: _jsonable(getattr(self, k)) for k in self._param_names()}
+
+    def params_json(self) -> str:
+        return json.dumps(self.get_params(), sort_keys=True)
+
+    @abc.abstractmethod
+    def evaluate(self, ctx: "EvalContext") -> list[dict]:
+        """Return long-format rows (see :func:`make_row`) for the model in ``ctx``."""
+
+    def row(self, *, evalset: str, split: str, value: float, variant: str = "", layer: str = "",
+            reference: str = "") -> dict:
+        return make_row(self, variant=variant, evalset=evalset, split=split, layer=layer,
+                        reference=reference, value=value)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (tuple, list)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def make_row(metric: Metric | str, *, evalset: str, split: str, value: float, variant: str = "",
+             layer: str = "", reference: str = "", params: Mapping[str, Any] | None = None) -> dict:
+    """One result row with exactly the keys :data:`ROW_KEYS`.
+
+    ``metric`` is a :class:`Metric` (its registered name and ``get_params()`` are used) or a name (then
+    ``params`` gives the hyper-parameters). ``params`` is stored as a JSON string with sorted keys.
+    """
+    if isinstance(metric, Metric):
+        name, p = metric.name, (metric.get_params() if params is None else dict(params))
+    else:
+        name, p = str(metric), dict(params or {})
+    value = float(value)
+    if math.isinf(value):
+        raise ValueError(f"metric {name!r} produced an infinite value for {evalset}/{split}")
+    return {"metric": name, "variant": variant, "evalset": evalset, "split": split, "layer": layer,
+            "reference": reference, "value": value, "params": json.dumps(p, sort_keys=True)}
+
+
+def all_finite(*arrays: np.ndarray) -> bool:
+    """True when every array holds only finite numbers (a diverged model gives NaN/inf features)."""
+    return all(bool(np.isfinite(a).all()) for a in arrays)
+
+
+@contextlib.contextmanager
+def blas_threads() -> Iterator[None]:
+    """Limit numpy/scipy BLAS threads to ``torch.get_num_threads()`` for the duration.
+
+    OpenBLAS otherwise starts one thread per core of the node, oversubscribing a job that was given
+    ``threads:`` cores; the rules set the torch thread count, and this makes BLAS follow it.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=max(1, torch.get_num_threads()), user_api="blas"):
+        yield
+
+
+def check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:
+    """Validate an integer hyper-parameter in [lo, hi] (hi=None: unbounded)."""
+    rng = f"[{lo}, {'inf' if hi is None else hi}]"
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer in {rng}, got {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        raise ValueError(f"{name} must be an integer in {rng}, got {value}")
+    return int(value)
+
+
+def check_float(name: str, value: Any, lo: float, hi: float = math.inf, *, lo_open: bool = False,
+                hi_open: bool = False) -> float:
+    """Validate a real hyper-parameter in [lo, hi] (open ends with ``lo_open`` / ``hi_open``)."""
+    rng = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open or math.isinf(hi) else ']'}"
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number in {rng}, got {value!r}")
+    v = float(value)
+    if (not math.isfinite(v) or v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi)):
+        raise ValueError(f"{name} must be a number in {rng}, got {value!r}")
+    return v
+
+
+def check_choice(name: str, value: Any, choices: tuple) -> Any:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+@dataclass
+class FeatureSet:
+    """Cached outputs of one model on one eval set: labels, logits and pooled per-layer features.
+
+    ``labels`` (n,) int64; ``logits`` (n, C) float32; ``layers`` maps layer name -> (n, d) features, the
+    penultimate (pre-logit) features under ``"pre_logits"``. Arrays may be memory-mapped.
+    """
+
+    labels: np.ndarray
+    logits: np.ndarray
+    layers: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.labels = np.asarray(self.labels).astype(np.int64, copy=False).reshape(-1)
+        self.logits = np.asarray(self.logits)
+        n = self.labels.shape[0]
+        if self.logits.ndim != 2 or self.logits.shape[0] != n:
+            raise ValueError(f"logits must have shape (n={n}, C), got {self.logits.shape}")
+        for k, v in self.layers.items():
+            if np.ndim(v) != 2 or np.shape(v)[0] != n:
+                raise ValueError(f"layer {k!r} must have shape (n={n}, d), got {np.shape(v)}")
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def feature(self, layer: str) -> np.ndarray:
+        """Features of ``layer``; ``"logits"`` falls back to the logits when not stored as a layer."""
+        if layer in self.layers:
+            return self.layers[layer]
+        if layer == "logits":
+            return self.logits
+        raise KeyError(f"layer {layer!r} not in features (have {sorted(self.layers)})")
+
+    def subset(self, idx: np.ndarray) -> "FeatureSet":
+        idx = np.asarray(idx, dtype=np.int64)
+        return FeatureSet(labels=self.labels[idx], logits=self.logits[idx],
+                          layers={k: v[idx] for k, v in self.layers.items()})
+
+
+@dataclass
+class EvalContext:
+    """Everything a metric needs for one evaluated model, already in memory.
+
+    ``features[role][evalset]`` with role in ``"model"``, ``"original"``, ``"retrain"`` (a missing reference
+    role is skipped by metrics) and evalset in ``"train"``, ``"test"`` and each name in ``downstream``.
+    Index arrays point into the upstream ``train`` / ``test`` evalsets; ``forget_test_idx`` is empty for
+    sample forgetting (``forget_classes is None``).
+    """
+
+    features: dict[str, dict[str, FeatureSet]]
+    forget_train_idx: np.ndarray
+    retain_train_idx: np.ndarray
+    forget_test_idx: np.ndarray
+    retain_test_idx: np.ndarray
+    num_classes: int
+    forget_classes: list[int] | None = None
+    downstream: list[str] = field(default_factory=list)
+    layers: list[str] = field(default_factory=lambda: [PRE_LOGITS])
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for k in ("forget_train_idx", "retain_train_idx", "forget_test_idx", "retain_test_idx"):
+            setattr(self, k, np.asarray(getattr(self, k), dtype=np.int64).reshape(-1))
+        if "model" not in self.features:
+            raise ValueError("EvalContext.features needs the 'model' role")
+
+    def get(self, role: str, evalset: str) -> FeatureSet | None:
+        """FeatureSet of ``role`` on ``evalset``, or None when that role or evalset is absent."""
+        return self.features.get(role, {}).get(evalset)
+
+    def references(self) -> list[str]:
+        """Reference roles present in this context, in the fixed order original, retrain."""
+        return [r for r in REFERENCES if r in self.features]
+
+    def upstream_splits(self) -> list[tuple[str, str, np.ndarray]]:
+        """(evalset, split, indices) for the four upstream splits, empty ones included."""
+        return [("train", "forget_train", self.forget_train_idx), ("train", "retain_train", self.retain_train_idx),
+                ("test", "forget_test", self.forget_test_idx), ("test", "retain_test", self.retain_test_idx)]

@@ -1,0 +1,193 @@
+"""Model factory over timm, plus small-input (32×32) architectures registered into timm's own registry.
+
+Any timm architecture works by name (``create_model("resnet50", num_classes=100)``). The CIFAR-style
+ResNets of He et al. 2016 (§4.2: 3 stages of 2n basic blocks, 16/32/64 channels, stride-1 3×3 stem) are
+registered as ``cifar_resnet{8,14,20,32}`` with ``@register_model`` and implement timm's uniform API:
+``forward_features``, ``forward_head(pre_logits=True)``, ``forward_intermediates``, ``get_classifier``,
+``reset_classifier``, ``feature_info``.
+
+``feature_layers(model)`` names the layers unlearnbench extracts: every stage (global-average-pooled)
+plus ``pre_logits``; ``extract(model, x, layers)`` returns them with the logits in one forward pass.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import unlearnbench._torchvision_shim  # noqa: F401  (before timm)
+import timm
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from timm.models import register_model
+
+
+class ModelError(ValueError):
+    """Unknown architecture or layer; the message lists what is valid."""
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_ch)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_ch)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_ch != out_ch:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    """CIFAR ResNet (He et al. 2016, §4.2) with timm's feature API."""
+
+    def __init__(self, blocks_per_stage: int = 3, widths: tuple[int, ...] = (16, 32, 64),
+                 num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, **_: object):
+        super().__init__()
+        self.num_classes = num_classes
+        self.num_features = self.head_hidden_size = widths[-1]
+        self.drop_rate = drop_rate
+        self.stem = nn.Sequential(nn.Conv2d(in_chans, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]),
+                                  nn.ReLU(inplace=True))
+        stages, in_ch = [], widths[0]
+        self.feature_info = []
+        for i, w in enumerate(widths):
+            stride = 1 if i == 0 else 2
+            layers = [BasicBlock(in_ch if j == 0 else w, w, stride if j == 0 else 1) for j in range(blocks_per_stage)]
+            stages.append(nn.Sequential(*layers))
+            in_ch = w
+            self.feature_info.append(dict(num_chs=w, reduction=2 ** i, module=f"stages.{i}"))
+        self.stages = nn.Sequential(*stages)
+        self.fc = nn.Linear(in_ch, num_classes) if num_classes > 0 else nn.Identity()
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def get_classifier(self) -> nn.Module:
+        return self.fc
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        self.num_classes = num_classes
+        self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.stem(x))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = x.mean(dim=(2, 3))
+        if self.drop_rate:
+            x = F.dropout(x, p=self.drop_rate, training=self.training)
+        return x if pre_logits else self.fc(x)
+
+    def forward_intermediates(self, x: torch.Tensor, indices: int | list[int] | None = None,
+                              intermediates_only: bool = False, **_: object):
+        n = len(self.stages)
+        take = list(range(n)) if indices is None else (
+            list(range(n - indices, n)) if isinstance(indices, int) else [i % n for i in indices])
+        x = self.stem(x)
+        intermediates = []
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i in take:
+                intermediates.append(x)
+        return intermediates if intermediates_only else (x, intermediates)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def _cifar_resnet(blocks: int, pretrained: bool = False, **kwargs) -> CifarResNet:
+    if pretrained:
+        raise ModelError("cifar_resnet models have no published weights; pass a local checkpoint instead")
+    kwargs.pop("pretrained_cfg", None), kwargs.pop("pretrained_cfg_overlay", None)
+    return CifarResNet(blocks_per_stage=blocks, **kwargs)
+
+
+@register_model
+def cifar_resnet8(pretrained: bool = False, **kwargs) -> CifarResNet:
+    """CIFAR ResNet-8 (1 block per stage): the fast default for the embedded 32×32 data."""
+    return _cifar_resnet(1, pretrained, **kwargs)
+
+
+@register_model
+def cifar_resnet14(pretrained: bool = False, **kwargs) -> CifarResNet:
+    return _cifar_resnet(2, pretrained, **kwargs)
+
+
+@register_model
+def cifar_resnet20(pretrained: bool = False, **kwargs) -> CifarResNet:
+    """CIFAR ResNet-20 (He et al. 2016)."""
+    return _cifar_resnet(3, pretrained, **kwargs)
+
+
+@register_model
+def cifar_resnet32(pretrained: bool = False, **kwargs) -> CifarResNet:
+    return _cifar_resnet(5, pretrained, **kwargs)
+
+
+def check_arch(arch: str) -> None:
+    """Raise :class:`ModelError` unless ``arch`` is a timm architecture name."""
+    if not timm.is_model(arch):
+        close = timm.list_models(f"*{arch.split('.')[0][:6]}*")[:10]
+        raise ModelError(f"model.arch: unknown architecture {arch!r}; expected a timm model name"
+                         + (f" (close matches: {', '.join(close)})" if close else ""))
+
+
+def create_model(arch: str, num_classes: int, **kwargs) -> nn.Module:
+    """One factory for every architecture: ``timm.create_model`` with validation."""
+    check_arch(arch)
+    return timm.create_model(arch, pretrained=False, num_classes=num_classes, **kwargs)
+
+
+def stage_count(model: nn.Module) -> int:
+    return len(getattr(model, "feature_info", [])) or 0
+
+
+def feature_layers(model: nn.Module) -> list[str]:
+    """Layer names available for extraction: ``stage{i}`` for each feature stage, and ``pre_logits``."""
+    return [f"stage{i}" for i in range(stage_count(model))] + ["pre_logits"]
+
+
+def check_layers(model: nn.Module, layers: Iterable[str], arch: str = "") -> list[str]:
+    """Validate requested layer names against the architecture; the error lists the valid ones."""
+    valid = feature_layers(model)
+    layers = list(layers)
+    bad = [name for name in layers if name not in valid]
+    if bad:
+        raise ModelError(f"evaluation.layers: {bad} not in architecture {arch or type(model).__name__}; "
+                         f"valid layers: {valid}")
+    return layers
+
+
+def extract(model: nn.Module, x: torch.Tensor, layers: Iterable[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One forward pass → ``(logits, {layer: N×C pooled features})`` for the requested layers."""
+    layers = list(layers)
+    stage_idx = sorted(int(name[5:]) for name in layers if name.startswith("stage"))
+    out: dict[str, torch.Tensor] = {}
+    if stage_idx:
+        final, inter = model.forward_intermediates(x, indices=stage_idx)
+        for i, feat in zip(stage_idx, inter):
+            out[f"stage{i}"] = _pool(feat)
+    else:
+        final = model.forward_features(x)
+    pre = model.forward_head(final, pre_logits=True)
+    logits = model.get_classifier()(pre)
+    if "pre_logits" in layers:
+        out["pre_logits"] = pre
+    return logits, out
+
+
+def _pool(feat: torch.Tensor) -> torch.Tensor:
+    """Global-average-pool a stage output: N×C×H×W (CNN) or N×L×C (ViT tokens) → N×C."""
+    if feat.ndim == 4:
+        return feat.mean(dim=(2, 3))
+    if feat.ndim == 3:
+        return feat.mean(dim=1)
+    return feat

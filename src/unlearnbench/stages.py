@@ -1,0 +1,117 @@
+"""The library side of the Snakemake rules: one function per stage, plain paths and dicts in and out.
+
+``workflow_scripts/*.py`` only unpack ``snakemake.input/params/output`` and call these, so every stage is
+importable and testable without Snakemake. Every output is written atomically.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unlearnbench.atomic import write_json
+from unlearnbench.checkpoints import load_checkpoint, read_meta, save_checkpoint
+from unlearnbench.data import ArrayDataset, build_dataset, load_npz
+from unlearnbench.data.forget_sets import (ForgetSet, make_forget_set, rank_top, read_forget_set, write_forget_set,
+                                           write_ranking)
+from unlearnbench.provenance import code_version, config_hash, device_name, file_hash, package_versions
+
+
+def prepare_data(spec: dict[str, Any], out_npz: str | Path, out_meta: str | Path, out_sheet: str | Path,
+                 upstream: dict[str, Any] | None = None) -> None:
+    """Materialise a dataset as ``.npz`` + a JSON manifest (hash, classes) + a PNG contact sheet."""
+    from unlearnbench.data.contact_sheet import write_contact_sheet
+
+    t0 = time.perf_counter()
+    ds = build_dataset(spec, upstream)
+    from unlearnbench.atomic import atomic_path
+
+    with atomic_path(out_npz, suffix=".tmp.npz") as tmp:
+        ds.save_npz(tmp)
+    write_contact_sheet(ds, out_sheet)
+    write_json(out_meta, {"spec": spec, "data_hash": file_hash(out_npz), "num_classes": ds.num_classes,
+                          "class_names": ds.class_names, "superclass": ds.superclass,
+                          "source_class": ds.source_class, "n_train": len(ds.y_train), "n_test": len(ds.y_test),
+                          "image_shape": list(ds.x_train.shape[1:]), "seconds": time.perf_counter() - t0})
+
+
+def data_meta(path: str | Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
+
+
+def _run_meta(role: str, arch: str, num_classes: int, model_kwargs: dict, seed: int, params: dict,
+              device, **extra: Any) -> dict[str, Any]:
+    return {"role": role, "arch": arch, "num_classes": num_classes, "model_kwargs": model_kwargs, "seed": seed,
+            "params": params, "config_hash": config_hash(params), "device": device_name(device),
+            "code_version": code_version(), "package_versions": package_versions(), **extra}
+
+
+def train_reference(data_npz: str | Path, data_json: str | Path, out_ckpt: str | Path, *, model: dict[str, Any],
+                    train: dict[str, Any], seed: int, threads: int, device: str,
+                    forget_set: str | Path | None = None) -> None:
+    """Train the original model (all training data) or, given a forget set, the retrained reference."""
+    from unlearnbench.models import create_model
+    from unlearnbench.training import TrainConfig, accuracy, prepare_model, setup_torch, train_model
+
+    dev = setup_torch(seed, threads, device)
+    ds = load_npz(data_npz)
+    train_set, test_set = ds.split("train"), ds.split("test")
+    fs = read_forget_set(forget_set) if forget_set else None
+    monitor = {"test": test_set}
+    if fs is not None:
+        idx = fs.splits(ds.y_train, ds.y_test)
+        train_set = train_set.subset(idx["retain_train"])
+        monitor = {"retain_test": test_set.subset(idx["retain_test"])}
+        if len(idx["forget_test"]):
+            monitor["forget_test"] = test_set.subset(idx["forget_test"])
+    cfg = TrainConfig(**train)
+    net = prepare_model(create_model(model["arch"], ds.num_classes, **model.get("kwargs", {})), dev)
+    t0 = time.perf_counter()
+    curve = train_model(net, train_set, cfg, seed=seed, device=dev, desc="retrain" if fs else "original",
+                        monitor=monitor)
+    wall = time.perf_counter() - t0
+    final = {name: accuracy(net, subset, dev) for name, subset in monitor.items()}
+    meta = _run_meta("retrain" if fs else "original", model["arch"], ds.num_classes, model.get("kwargs", {}), seed,
+                     {"model": model, "train": train, "seed": seed}, dev, data_hash=data_meta(data_json)["data_hash"],
+                     forget_hash=fs.forget_hash if fs else None, curve=curve, final_accuracy=final,
+                     wall_time_s=wall, n_train=len(train_set),
+                     img_per_s=cfg.epochs * len(train_set) / max(wall, 1e-9), status="ok")
+    save_checkpoint(out_ckpt, net, meta)
+
+
+def select_forget_set(scenario: dict[str, Any], data_npz: str | Path, out_json: str | Path,
+                      out_ranking: str | Path | None = None, up_features: str | Path | None = None,
+                      down_features: str | Path | None = None, down_json: str | Path | None = None) -> None:
+    """Write the forget set of one scenario; ``top`` ranks classes with the original model's features."""
+    ds = load_npz(data_npz)
+    ranking = None
+    if scenario["kind"] == "top":
+        from unlearnbench.features import read_features
+
+        up, down = read_features(up_features), read_features(down_features)
+        down_names = data_meta(down_json)["class_names"]
+        ranking, sim = rank_top(up.layers["pre_logits"], up.labels, ds.num_classes, down.layers["pre_logits"],
+                                down.labels, len(down_names))
+        write_ranking(out_ranking, ranking, sim, ds.class_names, down_names)
+    elif out_ranking:
+        from unlearnbench.atomic import write_text
+
+        write_text(out_ranking, f"# scenario kind {scenario['kind']!r} has no similarity ranking\n")
+    fs = make_forget_set(scenario, ds.y_train, ds.num_classes, ranking)
+    write_forget_set(out_json, fs, scenario, ds.class_names)
+
+
+def evalset_arrays(data: ArrayDataset, evalset: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels of an eval set: upstream ``train``/``test``, or a whole downstream set."""
+    if evalset == "train":
+        return data.x_train, data.y_train
+    if evalset == "test":
+        return data.x_test, data.y_test
+    return np.concatenate([data.x_train, data.x_test]), np.concatenate([data.y_train, data.y_test])
+
+
+__all__ = ["prepare_data", "train_reference", "select_forget_set", "evalset_arrays", "data_meta", "ForgetSet",
+           "load_checkpoint", "read_meta"]

@@ -1,0 +1,8 @@
+from unlearnbench.stages import train_reference
+from unlearnbench.workflow import logged, param
+
+with logged(snakemake):
+    train_reference(snakemake.input.npz, snakemake.input.meta, snakemake.output.ckpt,
+                    model=param(snakemake, "model"), train=param(snakemake, "train"), seed=snakemake.params.seed,
+                    threads=snakemake.threads, device=snakemake.params.device,
+                    forget_set=snakemake.input.get("forget"))
