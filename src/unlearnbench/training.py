@@ -110,7 +110,7 @@ def cosine_lr(step: int, total: int, base_lr: float, warmup: int = 0) -> float:
 
 def check_finite(loss: torch.Tensor, epoch: int) -> None:
     if not torch.isfinite(loss):
-        raise Diverged(epoch, float(loss))
+        raise Diverged(epoch, float(loss.detach()))
 
 
 @torch.no_grad()

@@ -1,6 +1,7 @@
 """The built-in dataset adapters: the procedural generator and `.npz` arrays."""
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 
@@ -8,10 +9,18 @@ from unlearnbench.data.arrays import ArrayDataset, DatasetError, load_npz
 from unlearnbench.data.registry import register_dataset
 
 
+def _bind(fn, spec: dict[str, Any], *args: Any) -> dict[str, Any]:
+    """Check ``spec`` against ``fn``'s keyword arguments (TypeError names an unknown key)."""
+    inspect.signature(fn).bind(*args, **spec)
+    return spec
+
+
 def _synthetic_classes(spec: dict[str, Any]) -> int:
     from unlearnbench.data import synthetic
 
-    return synthetic.num_upstream_classes(**spec)
+    _bind(synthetic.generate_upstream, spec)
+    return len(synthetic.upstream_class_specs(superclasses=spec.get("superclasses", 4),
+                                              fine_per_superclass=spec.get("fine_per_superclass", 4)))
 
 
 @register_dataset("synthetic", num_classes=_synthetic_classes)
@@ -22,18 +31,37 @@ def synthetic_upstream(**kwargs: Any) -> ArrayDataset:
     return synthetic.generate_upstream(**kwargs)
 
 
+#: keys a synthetic downstream set inherits from the upstream spec (its classes derive from those)
+INHERITED = ("superclasses", "fine_per_superclass", "image_size", "position_jitter", "scale_range", "rotation",
+             "aspect_jitter", "param_jitter", "noise_std", "background_clutter", "distractors")
+
+
+def _downstream_args(spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    spec = dict(spec)
+    upstream = spec.pop("upstream", {})
+    kind = spec.pop("kind", None)
+    inherited = {k: upstream[k] for k in INHERITED if k in upstream and k not in spec}
+    return kind, {**inherited, **spec}
+
+
 def _downstream_classes(spec: dict[str, Any]) -> int:
     from unlearnbench.data import synthetic
 
-    return synthetic.num_downstream_classes(**spec)
+    kind, args = _downstream_args(spec)
+    _bind(synthetic.generate_downstream, args, kind)
+    return len(synthetic.downstream_class_specs(kind, classes=args.get("classes", 8),
+                                                superclasses=args.get("superclasses", 4),
+                                                fine_per_superclass=args.get("fine_per_superclass", 4)))
 
 
 @register_dataset("synthetic_downstream", num_classes=_downstream_classes, needs_upstream=True)
-def synthetic_downstream(*, kind: str, upstream: dict[str, Any], **kwargs: Any) -> ArrayDataset:
-    """A downstream set generated from the upstream class definitions (``similar`` or ``unrelated``)."""
+def synthetic_downstream(**kwargs: Any) -> ArrayDataset:
+    """A downstream set generated from the upstream class definitions (``kind``: similar or unrelated);
+    class-definition and nuisance keys default to the upstream spec's (``INHERITED``)."""
     from unlearnbench.data import synthetic
 
-    return synthetic.generate_downstream(kind, upstream=upstream, **kwargs)
+    kind, args = _downstream_args(kwargs)
+    return synthetic.generate_downstream(kind, **args)
 
 
 def _npz_classes(spec: dict[str, Any]) -> int:

@@ -1,0 +1,75 @@
+"""Head-only unlearning: a sanity baseline that changes the logits and nothing else."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from unlearnbench.data.arrays import ImageArraySet
+from unlearnbench.methods.base import UnlearningMethod, UnlearnTask, hparam, register_method
+from unlearnbench.methods.common import (UnlearnLoop, make_generator, random_labels, random_subset,
+                                         sgd_optimizer)
+from unlearnbench.methods.random_label import LABEL_POOLS
+from unlearnbench.training import autocast
+
+
+@torch.no_grad()
+def penultimate_features(model: torch.nn.Module, data: ImageArraySet, device: torch.device,
+                         batch_size: int = 512) -> torch.Tensor:
+    """Pre-logit features (``forward_head(pre_logits=True)``) in eval mode, no augmentation."""
+    feats = []
+    for x, _ in data.batches(batch_size, shuffle=False, device=device):
+        with autocast(device):
+            feats.append(model.forward_head(model.forward_features(x), pre_logits=True).float())
+    return torch.cat(feats) if feats else torch.empty(0)
+
+
+@register_method("last_layer")
+@dataclass
+class LastLayer(UnlearningMethod):
+    """Last-layer random labelling: only the classifier head is trained; the feature extractor is frozen.
+
+    A sanity baseline of this benchmark, not a published method: the RL objective (Golatkar et al. 2020,
+    CVPR; see :class:`~unlearnbench.methods.random_label.RandomLabel`) — CE on D_r plus D_f with fresh random
+    wrong labels every epoch — optimised over ``model.get_classifier()`` only. The rest of the network is
+    held in eval mode, so every other parameter *and* every BatchNorm running statistic stays bit-identical:
+    forget accuracy can drop to chance while the representations are exactly the original ones, which is
+    what the representation metrics of unlearnbench must detect (cf. Kim, Cha & Kim 2025, "Are We Truly
+    Forgetting?", arXiv 2503.06991).
+
+    Because the backbone is frozen, the pre-logit features of D_f and of a seeded ``retain_fraction`` of D_r
+    are computed once (no augmentation) and the head is trained on them with SGD.
+    """
+
+    epochs: int = hparam(20, ge=1, help="passes over the cached forget + retain features")
+    lr: float = hparam(0.05, gt=0, help="constant SGD learning rate of the head")
+    batch_size: int = hparam(64, ge=1, help="mini-batch size")
+    retain_fraction: float = hparam(0.3, gt=0, le=1, help="seeded fraction of D_r whose features are used")
+    label_pool: str = hparam("other", choices=LABEL_POOLS, help="where random labels of D_f are drawn from")
+    momentum: float = hparam(0.9, ge=0, lt=1, help="SGD momentum")
+    weight_decay: float = hparam(5e-4, ge=0, help="SGD weight decay of the head")
+
+    def unlearn(self, model: torch.nn.Module, task: UnlearnTask) -> tuple[torch.nn.Module, dict[str, Any]]:
+        model.eval()
+        head = model.get_classifier()
+        retain = random_subset(task.retain, self.retain_fraction, task.seed, "retain_subset")
+        features = torch.cat([penultimate_features(model, task.forget, task.device),
+                              penultimate_features(model, retain, task.device)])
+        n_forget = len(task.forget)
+        retain_labels = torch.from_numpy(retain.labels).to(task.device)
+        optimizer = sgd_optimizer(head.parameters(), lr=self.lr, momentum=self.momentum,
+                                  weight_decay=self.weight_decay)
+        loop = UnlearnLoop(model, task, optimizer, desc=type(self).name)
+        for epoch in range(self.epochs):
+            forget_labels = torch.from_numpy(random_labels(task.forget.labels, task, self.label_pool, epoch))
+            labels = torch.cat([forget_labels.to(task.device), retain_labels])
+            order = torch.randperm(len(labels), generator=make_generator(task.seed, f"order/{epoch}"))
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start:start + self.batch_size].to(task.device)
+                with autocast(task.device):
+                    loss = F.cross_entropy(head(features[idx]), labels[idx])
+                loop.step(loss, epoch=epoch, images=len(idx))
+            loop.end_epoch(epoch)
+        return model, loop.log(features_cached=int(len(features)), forget_samples=n_forget)

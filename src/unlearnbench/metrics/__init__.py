@@ -1,0 +1,14 @@
+"""Evaluation metrics on cached features; each module self-registers its metrics by name.
+
+``create_metric(name, **params)`` builds one; ``metric.evaluate(ctx)`` turns an :class:`EvalContext` into
+long-format rows (keys :data:`ROW_KEYS`). Registered: accuracy, mia (svc, loss_threshold), cka (biased,
+debiased), knn (prelogit, logit), probe.
+"""
+from unlearnbench.metrics import accuracy, cka, knn, mia, probe  # noqa: F401  (register the metrics)
+from unlearnbench.metrics.base import (METRICS, ROW_KEYS, EvalContext, FeatureSet, Metric, create_metric,
+                                       list_metrics, make_row, register_metric)
+from unlearnbench.metrics.cka import LinearCKAAccumulator, linear_cka
+from unlearnbench.metrics.knn import knn_predict
+
+__all__ = ["METRICS", "ROW_KEYS", "EvalContext", "FeatureSet", "LinearCKAAccumulator", "Metric", "create_metric",
+           "knn_predict", "linear_cka", "list_metrics", "make_row", "register_metric"]
