@@ -33,11 +33,11 @@ TINY = {
                          retain_batches_per_epoch=4),
     "random_label": dict(epochs=4, lr=0.05, batch_size=32, retain_batches_per_epoch=4),
     "salun": dict(epochs=4, lr=0.05, batch_size=32, retain_batches_per_epoch=4, mask_ratio=0.5),
-    "scrub": dict(epochs=3, max_epochs=2, lr=0.01, batch_size=32, forget_batch_size=16,
+    "scrub": dict(epochs=3, max_epochs=2, lr=0.005, batch_size=32, forget_batch_size=16,
                   retain_batches_per_epoch=4),
     "boundary_shrink": dict(epochs=3, lr=0.02, batch_size=16),
     "boundary_expand": dict(epochs=3, lr=0.02, batch_size=16),
-    "ssd": dict(selection_weighting=10.0, dampening_constant=1.0, batch_size=16, train_fraction=1.0),
+    "ssd": dict(selection_weighting=3.9, dampening_constant=1.0, batch_size=16, train_fraction=1.0),
     "last_layer": dict(epochs=10, lr=0.1, batch_size=32, retain_fraction=1.0),
 }
 # Methods that train on (or protect) the retain set promise to keep it; gradient ascent does not.
@@ -62,6 +62,11 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def problem(one_thread):
+    return build_problem()
+
+
+def build_problem() -> dict:
+    """The pretrained tiny model, a class-forgetting task (class 0) and a sample-forgetting task."""
     torch.manual_seed(0)
     x_train, y_train = blob_images(48, seed=1)
     x_test, y_test = blob_images(16, seed=2)

@@ -123,6 +123,14 @@ def test_float32_blocks_match_float64():
         assert abs(mixed - exact) <= 1e-6 * abs(exact)
 
 
+def test_float16_features():
+    rng = np.random.default_rng(10)
+    x = (rng.standard_normal((500, 16)) + 3).astype(np.float16)
+    y = np.maximum(x.astype(np.float32) @ rng.standard_normal((16, 8)).astype(np.float32), 0).astype(np.float16)
+    exact = cka64(x.astype(np.float64), y.astype(np.float64), debiased=True)
+    assert linear_cka(x, y, debiased=True, batch_size=128) == pytest.approx(exact, rel=1e-6)
+
+
 def test_degenerate_and_errors():
     rng = np.random.default_rng(7)
     x = rng.standard_normal((10, 3))

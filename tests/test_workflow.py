@@ -1,0 +1,81 @@
+"""The Snakemake DAG: every shipped config dry-runs, the quick config runs end to end, a second dry run
+has nothing to do, and configuration errors stop Snakemake before any job with a one-line message."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from conftest import REPO, copy_workflow, snakemake
+
+CONFIGS = ["config.yaml"] + sorted(f"configs/{p.name}" for p in (REPO / "configs").glob("*.yaml")
+                                   if p.name != "schema.yaml")
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return copy_workflow(tmp_path_factory.mktemp("dry"))
+
+
+@pytest.mark.parametrize("configfile", CONFIGS)
+def test_every_config_dry_runs(workdir, configfile):
+    proc = snakemake(workdir, "--dry-run", configfile=configfile)
+    assert "train_original" in proc.stdout and "train_retrain" in proc.stdout
+
+
+def test_bad_config_stops_before_any_job_without_traceback(workdir, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    cfg = yaml.safe_load((REPO / "configs" / "quick.yaml").read_text())
+    cfg["train"]["lr"] = -0.5
+    bad.write_text(yaml.safe_dump(cfg))
+    proc = snakemake(workdir, "--dry-run", configfile=str(bad), check=False)
+    assert proc.returncode != 0
+    assert "invalid configuration: train.lr" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (workdir / "outputs").exists()
+
+
+def test_quick_run_produces_every_artifact(quick_out):
+    for rel in ["data/upstream.npz", "data/upstream_samples.png", "data/similar.json", "models/original.safetensors",
+                "models/original.safetensors.json", "forget_sets/top1_similar.json",
+                "forget_sets/top1_similar_ranking.csv", "models/retrain/random1/seed0.safetensors",
+                "benchmarks/train_original.tsv"]:
+        assert (quick_out / rel).is_file(), rel
+    meta = json.loads((quick_out / "models/original.safetensors.json").read_text())
+    assert meta["arch"] == "cifar_resnet8" and meta["status"] == "ok" and len(meta["curve"]) == 2
+    assert meta["data_hash"] == json.loads((quick_out / "data/upstream.json").read_text())["data_hash"]
+    retrain = json.loads((quick_out / "models/retrain/random1/seed0.safetensors.json").read_text())
+    forget = json.loads((quick_out / "forget_sets/random1.json").read_text())
+    assert retrain["forget_hash"] == forget["forget_hash"] and retrain["n_train"] == 6 * 60 - 60
+    assert not list(quick_out.rglob(".*.tmp*")), "temporary files left behind"
+
+
+def test_second_dry_run_has_nothing_to_do(quick_run):
+    proc = snakemake(quick_run, "--dry-run")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_editing_a_hyper_parameter_reruns_only_its_branch(quick_run, tmp_path):
+    cfg = yaml.safe_load((quick_run / "configs" / "quick.yaml").read_text())
+    cfg["scenarios"][2]["n"] = 31  # only the samples scenario changes
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    proc = snakemake(quick_run, "--dry-run", configfile=str(changed))
+    jobs = _job_counts(proc.stdout)
+    assert jobs.get("select_forget_set") == 1 and jobs.get("train_retrain") == 1, jobs
+    assert "train_original" not in jobs and "prepare_data" not in jobs, jobs
+
+
+def _job_counts(stdout: str) -> dict[str, int]:
+    counts, in_table = {}, False
+    for line in stdout.splitlines():
+        if line.startswith("job ") and "count" in line:
+            in_table = True
+            continue
+        if in_table:
+            parts = line.split()
+            if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("total", "all"):
+                counts[parts[0]] = int(parts[1])
+            elif parts and parts[0] == "total":
+                break
+    return counts
