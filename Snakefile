@@ -12,6 +12,8 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/features.smk"
+include: "rules/unlearn.smk"
+include: "rules/evaluate.smk"
 
 
 rule all:

@@ -74,4 +74,5 @@ def all_targets():
     targets = [f"{OUT}/data/{name}_samples.png" for name in DATASETS]
     targets += [checkpoint("original"), *[forget_set(sc) for sc in SCENARIOS]]
     targets += [checkpoint(model) for model in retrain_models()]
+    targets += [f"{OUT}/results/results.parquet", f"{OUT}/results/summary.csv"]
     return targets

@@ -15,6 +15,7 @@ rule prepare_data:
         spec=lambda w: as_json(dataset_spec(w.dataset)),
         upstream=lambda w: as_json(config["data"]["upstream"]) if w.dataset != "upstream" else "null",
         code=code_hash("data", "atomic", "provenance"),
+    threads: 1
     log:
         f"{OUT}/logs/prepare_data/{{dataset}}.log",
     benchmark:

@@ -1,15 +1,17 @@
-# Features: one forward pass per (model, eval set); every metric reads this cache.
+# Features: one job per model runs exactly one forward pass per eval set (upstream train, upstream test,
+# every downstream set) and writes one file per (model, eval set); every metric reads this cache.
 
 
 rule extract_features:
     input:
         ckpt=lambda w: checkpoint(w.model),
         meta=lambda w: checkpoint(w.model) + ".json",
-        data=lambda w: evalset_data(w.evalset)["npz"],
+        data=[data_files(name)["npz"] for name in DATASETS],
     output:
-        feats=f"{OUT}/features/{{model}}/{{evalset}}.safetensors",
-        meta=f"{OUT}/features/{{model}}/{{evalset}}.safetensors.json",
+        feats=[f"{OUT}/features/{{model}}/{ev}.safetensors" for ev in EVALSETS],
+        meta=[f"{OUT}/features/{{model}}/{ev}.safetensors.json" for ev in EVALSETS],
     params:
+        evalsets=as_json([[ev, evalset_data(ev)["npz"]] for ev in EVALSETS]),  # same order as output
         layers=as_json(config["evaluation"]["layers"]),
         batch_size=config["evaluation"]["batch_size"],
         max_per_class=as_json(config["evaluation"]["max_per_class"]),
@@ -19,8 +21,8 @@ rule extract_features:
         code=code_hash("features.py", "models.py", "checkpoints.py", "data/arrays.py"),
     threads: TORCH_THREADS
     log:
-        f"{OUT}/logs/extract_features/{{model}}/{{evalset}}.log",
+        f"{OUT}/logs/extract_features/{{model}}.log",
     benchmark:
-        f"{OUT}/benchmarks/extract_features/{{model}}/{{evalset}}.tsv"
+        f"{OUT}/benchmarks/extract_features/{{model}}.tsv"
     script:
         "../workflow_scripts/extract_features.py"

@@ -44,6 +44,7 @@ rule select_forget_set:
     params:
         scenario=lambda w: as_json(SCENARIO[w.scenario]),
         code=code_hash("data/forget_sets.py", "stages.py"),
+    threads: 1
     log:
         f"{OUT}/logs/select_forget_set/{{scenario}}.log",
     benchmark:

@@ -39,6 +39,7 @@ TINY = {
     "boundary_expand": dict(epochs=3, lr=0.02, batch_size=16),
     "ssd": dict(selection_weighting=3.9, dampening_constant=1.0, batch_size=16, train_fraction=1.0),
     "last_layer": dict(epochs=10, lr=0.1, batch_size=32, retain_fraction=1.0),
+    "bad_teacher": dict(epochs=3, lr=1e-3, batch_size=32, retain_fraction=0.5),
 }
 # Methods that train on (or protect) the retain set promise to keep it; gradient ascent does not.
 RETAIN_FLOOR = {name: 0.8 for name in TINY if name != "gradient_ascent"}
@@ -228,6 +229,10 @@ def test_last_layer_changes_only_the_head(problem):
         if key not in head_names:  # every backbone weight and every BN buffer (running mean/var, count)
             assert torch.equal(before[key], after[key]), f"last_layer changed {key}"
     assert any("running_mean" in k for k in before)
+    # its monitor reads cached features; it must equal a full forward pass of the final model
+    final = outcome.log["curve"][-1]
+    for name, subset in problem["class"].monitor.items():
+        assert final[f"{name}_acc"] == pytest.approx(accuracy(outcome.model, subset, CPU), abs=1e-9)
 
 
 def test_boundary_shrink_relabels_to_incorrect_classes(problem):

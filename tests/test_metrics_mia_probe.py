@@ -21,6 +21,7 @@ def test_attack_features_match_formulas():
         ment = -(1 - conf) * math.log(conf) - sum(p[j] * math.log(1 - p[j]) for j in range(6) if j != y[i])
         np.testing.assert_allclose(f[i], [conf, ent, ment], rtol=1e-10)
     np.testing.assert_allclose(attack_features(np.zeros((1, 8)), [3], ["entropy"]), [[math.log(8)]])
+    np.testing.assert_array_equal(attack_features(z, y, ["correctness"])[:, 0], z.argmax(1) == y)
     # confident and correct -> modified entropy ~ 0; confident and wrong -> large
     sure = attack_features(np.array([[50.0, 0, 0], [50.0, 0, 0]]), [0, 1], ["m_entropy"])[:, 0]
     assert sure[0] < 1e-15 and sure[1] > 40

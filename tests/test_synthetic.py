@@ -1,7 +1,6 @@
 """The procedural hierarchical dataset: determinism, layout, class structure, downstream kinds, sheets."""
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -93,6 +92,14 @@ def test_more_images_extend_fewer(small):
     for c in range(small.num_classes):
         assert np.array_equal(big.x_train[big.y_train == c][:12], small.x_train[small.y_train == c])
     assert np.array_equal(big.x_test, small.x_test)
+
+
+def test_chunking_does_not_change_images(small, monkeypatch):
+    import unlearnbench.data.synthetic as synthetic
+
+    monkeypatch.setattr(synthetic, "_CHUNK_PIXELS", 5 * 32 * 32)  # 5 images per chunk instead of 256
+    again = generate_upstream(superclasses=3, fine_per_superclass=2, train_per_class=12, test_per_class=5, seed=7)
+    assert np.array_equal(again.x_train, small.x_train) and np.array_equal(again.x_test, small.x_test)
 
 
 def test_splits_and_kinds_use_distinct_streams():
@@ -261,13 +268,13 @@ def test_invalid_downstream_args(kind, kwargs, name):
 def test_contact_sheet_png(tmp_path, small):
     path = write_contact_sheet(small, tmp_path / "sheet.png", per_class=5, max_classes=4)
     assert path == tmp_path / "sheet.png"
-    rows, cell, label_w, zoom = sheet_layout(small, per_class=5, max_classes=4)
-    assert rows == 4 and cell == 32 * zoom and cell >= 64
+    rows, cell, zoom, label_w, width, height = sheet_layout(small, per_class=5, max_classes=4)
+    assert rows == 4 and cell == 32 * zoom and cell >= 64 and label_w > 100
     with Image.open(path) as im:
         im.verify()
     with Image.open(path) as im:
         assert im.format == "PNG" and im.mode == "RGB"
-        assert im.size == (label_w + 5 * (cell + PAD) + PAD, 4 * (cell + PAD) + PAD)
+        assert im.size == (width, height) == (label_w + 5 * (cell + PAD) + PAD, 4 * (cell + PAD) + PAD)
         # first image of class 0, upscaled, sits right of the label
         tile = np.asarray(im)[PAD:PAD + cell:zoom, label_w:label_w + cell:zoom]
     assert np.array_equal(tile, small.x_train[small.y_train == 0][0])
@@ -281,5 +288,6 @@ def test_contact_sheet_args(tmp_path, small):
         write_contact_sheet(small, tmp_path / "s.png", max_classes=0)
     full = write_contact_sheet(small, tmp_path / "sub" / "all.png", per_class=20)  # more than available
     with Image.open(full) as im:
-        assert im.size[1] == small.num_classes * (sheet_layout(small)[1] + PAD) + PAD
-    assert math.isfinite(os.path.getsize(full))
+        assert im.size == sheet_layout(small, per_class=20)[-2:]
+        assert im.size[1] == small.num_classes * (sheet_layout(small).cell + PAD) + PAD
+        assert np.all(np.asarray(im)[-PAD - 1, -PAD - 1] == 255)  # 12 samples only: last cells stay blank

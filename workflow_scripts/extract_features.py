@@ -1,8 +1,8 @@
-from unlearnbench.features import extract_features
+from unlearnbench.features import extract_all
 from unlearnbench.workflow import logged, param
 
 with logged(snakemake):
-    extract_features(snakemake.input.ckpt, snakemake.input.data, snakemake.wildcards.evalset, snakemake.output.feats,
-                     layers=param(snakemake, "layers"), batch_size=snakemake.params.batch_size,
-                     max_per_class=param(snakemake, "max_per_class"), dtype=snakemake.params.dtype,
-                     seed=snakemake.params.seed, threads=snakemake.threads, device=snakemake.params.device)
+    extract_all(snakemake.input.ckpt, param(snakemake, "evalsets"), list(snakemake.output.feats),
+                layers=param(snakemake, "layers"), batch_size=snakemake.params.batch_size,
+                max_per_class=param(snakemake, "max_per_class"), dtype=snakemake.params.dtype,
+                seed=snakemake.params.seed, threads=snakemake.threads, device=snakemake.params.device)

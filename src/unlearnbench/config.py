@@ -44,9 +44,10 @@ def load_schema(path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
     from unlearnbench.methods import METHODS, method_schema
 
     schema = yaml.safe_load(Path(path).read_text())
-    schema["properties"]["methods"]["additionalProperties"] = {
-        "oneOf": [method_schema(cls) for _, cls in sorted(METHODS.items())] or [{"type": "object"}],
-    }
+    block = schema["properties"]["methods"]["additionalProperties"]
+    block["properties"]["algorithm"] = {"enum": sorted(METHODS), "description": "a registered algorithm"}
+    block["allOf"] = [{"if": {"properties": {"algorithm": {"const": name}}}, "then": method_schema(cls)}
+                      for name, cls in sorted(METHODS.items())]
     return schema
 
 

@@ -36,21 +36,40 @@ def cap_per_class(labels: np.ndarray, max_per_class: int | None, seed: int) -> n
     return np.sort(np.concatenate(keep)) if keep else np.arange(0)
 
 
-def extract_features(ckpt: str | Path, data_npz: str | Path, evalset: str, out: str | Path, *,
-                     layers: list[str] | str = "all", batch_size: int = 512, max_per_class: int | None = None,
-                     dtype: str = "float32", seed: int = 0, threads: int = 2, device: str = "auto") -> None:
-    from unlearnbench.models import check_layers, extract, feature_layers
-    from unlearnbench.stages import evalset_arrays
-    from unlearnbench.training import autocast, prepare_model, setup_torch
+def extract_all(ckpt: str | Path, evalsets: list[tuple[str, str | Path]], outs: list[str | Path], *,
+                layers: list[str] | str = "all", batch_size: int = 512, max_per_class: int | None = None,
+                dtype: str = "float32", seed: int = 0, threads: int = 2, device: str = "auto") -> None:
+    """Load ``ckpt`` once and extract every eval set (``(name, dataset .npz)`` pairs) into ``outs`` (same order)."""
+    from unlearnbench.models import check_layers, feature_layers
+    from unlearnbench.training import prepare_model, setup_torch
 
+    if len(outs) != len(evalsets):
+        raise ValueError(f"{len(evalsets)} eval sets but {len(outs)} output paths")
     dev = setup_torch(seed, threads, device)
     model, meta = load_checkpoint(ckpt, dev)
     model = prepare_model(model, dev).eval()
     layers = feature_layers(model) if layers == "all" else check_layers(model, layers, meta["arch"])
-    images, labels = evalset_arrays(load_npz(data_npz), evalset)
-    keep = cap_per_class(labels, max_per_class, seed)
-    from unlearnbench.data.arrays import ImageArraySet
+    datasets: dict[str, object] = {}
+    for (evalset, npz), out in zip(evalsets, outs):
+        if Path(out).name != f"{evalset}.safetensors":
+            raise ValueError(f"output {out} does not belong to eval set {evalset!r}")
+        if npz not in datasets:
+            datasets[npz] = load_npz(npz)
+        _extract_one(model, meta, ckpt, datasets[npz], evalset, out, layers=layers, batch_size=batch_size,
+                     max_per_class=max_per_class, dtype=dtype, seed=seed, dev=dev)
 
+
+def _extract_one(model: torch.nn.Module, meta: dict[str, Any], ckpt: str | Path, dataset, evalset: str,
+                 out: str | Path, *, layers: list[str], batch_size: int, max_per_class: int | None, dtype: str,
+                 seed: int, dev: torch.device) -> None:
+    """One forward pass of ``model`` over one eval set; writes features + sidecar atomically."""
+    from unlearnbench.data.arrays import ImageArraySet
+    from unlearnbench.models import extract
+    from unlearnbench.stages import evalset_arrays
+    from unlearnbench.training import autocast
+
+    images, labels = evalset_arrays(dataset, evalset)
+    keep = cap_per_class(labels, max_per_class, seed)
     data = ImageArraySet(images[keep], labels[keep], int(labels.max(initial=0)) + 1)
     chunks: dict[str, list[np.ndarray]] = {name: [] for name in ["logits", *layers]}
     t0 = time.perf_counter()
@@ -62,15 +81,15 @@ def extract_features(ckpt: str | Path, data_npz: str | Path, evalset: str, out: 
                 logits, feats = extract(model, x, layers)
             chunks["logits"].append(logits.float().cpu().numpy())
             for name in layers:
-                chunks[name].append(feats[name].to(_DTYPES[dtype]).float().cpu().numpy().astype(dtype_np(dtype)))
+                chunks[name].append(_store(feats[name], dtype))
     seconds = time.perf_counter() - t0
     key = (str(ckpt), evalset)
     FORWARD_PASSES[key] = FORWARD_PASSES.get(key, 0) + 1
+    width = {name: (chunks[name][0].shape[1] if chunks[name] else 0) for name in chunks}
     arrays = {"labels": data.labels.astype(np.int64), "indices": keep.astype(np.int64),
-              "logits": np.concatenate(chunks["logits"]) if chunks["logits"] else np.zeros((0, meta["num_classes"]),
-                                                                                          np.float32)}
+              "logits": _cat(chunks["logits"], meta["num_classes"])}
     for name in layers:
-        arrays[f"layer.{name}"] = np.concatenate(chunks[name]) if chunks[name] else np.zeros((0, 0), np.float32)
+        arrays[f"layer.{name}"] = _cat(chunks[name], width[name])
     with atomic_path(out, suffix=".tmp.safetensors") as tmp:
         save_file(arrays, str(tmp))
     write_json(Path(str(out) + ".json"), {
@@ -80,8 +99,14 @@ def extract_features(ckpt: str | Path, data_npz: str | Path, evalset: str, out: 
         "img_per_s": len(keep) / max(seconds, 1e-9), "device": device_name(dev)})
 
 
-def dtype_np(dtype: str) -> Any:
-    return np.float16 if dtype == "float16" else np.float32  # bfloat16 is stored as float32 after rounding
+def _store(feat: torch.Tensor, dtype: str) -> np.ndarray:
+    """Round features to the configured storage dtype (bfloat16 is kept as float32 after rounding)."""
+    feat = feat.to(_DTYPES[dtype])
+    return feat.cpu().numpy() if dtype == "float16" else feat.float().cpu().numpy()
+
+
+def _cat(chunks: list[np.ndarray], width: int) -> np.ndarray:
+    return np.concatenate(chunks) if chunks else np.zeros((0, width), np.float32)
 
 
 def read_features(path: str | Path):

@@ -113,5 +113,46 @@ def evalset_arrays(data: ArrayDataset, evalset: str) -> tuple[np.ndarray, np.nda
     return np.concatenate([data.x_train, data.x_test]), np.concatenate([data.y_train, data.y_test])
 
 
-__all__ = ["prepare_data", "train_reference", "select_forget_set", "evalset_arrays", "data_meta", "ForgetSet",
+__all__ = ["prepare_data", "train_reference", "select_forget_set", "run_unlearning", "evalset_arrays", "data_meta", "ForgetSet",
            "load_checkpoint", "read_meta"]
+
+
+def run_unlearning(instance: str, spec: dict[str, Any], original_ckpt: str | Path, data_npz: str | Path,
+                   data_json: str | Path, forget_json: str | Path, out_ckpt: str | Path, *, seed: int,
+                   threads: int, device: str) -> None:
+    """Apply one method instance to the original model for one scenario and seed; record its status.
+
+    A diverged run (NaN/inf loss or weights) is saved with ``status: diverged`` so that evaluation reports
+    the row with its status instead of the DAG failing.
+    """
+    from unlearnbench.methods import UnlearnTask, create_method
+    from unlearnbench.training import accuracy, prepare_model, setup_torch
+
+    method = create_method(instance, spec)
+    dev = setup_torch(seed, threads, device)
+    model, original_meta = load_checkpoint(original_ckpt, dev)
+    model = prepare_model(model, dev)
+    ds = load_npz(data_npz)
+    fs = read_forget_set(forget_json)
+    idx = fs.splits(ds.y_train, ds.y_test)
+    train_set, test_set = ds.split("train"), ds.split("test")
+    monitor = {"forget": train_set.subset(idx["forget_train"]), "retain_test": test_set.subset(idx["retain_test"])}
+    if len(idx["forget_test"]):
+        monitor["forget_test"] = test_set.subset(idx["forget_test"])
+    task = UnlearnTask(forget=train_set.subset(idx["forget_train"]), retain=train_set.subset(idx["retain_train"]),
+                       num_classes=ds.num_classes, forget_classes=list(fs.forget_classes) if fs.forget_classes
+                       else None, device=dev, seed=seed, monitor=monitor)
+    before = {name: accuracy(model, subset, dev) for name, subset in monitor.items()}
+    outcome = method.run(model, task)
+    after = ({name: accuracy(outcome.model, subset, dev) for name, subset in monitor.items()}
+             if outcome.status == "ok" else {})
+    meta = _run_meta("unlearn", original_meta["arch"], ds.num_classes, original_meta.get("model_kwargs", {}), seed,
+                     {"recipe": original_meta.get("params", {}), "method": spec, "seed": seed}, dev,
+                     method=instance, algorithm=spec["algorithm"], method_params=method.get_params(),
+                     data_hash=data_meta(data_json)["data_hash"], forget_hash=fs.forget_hash,
+                     original_config_hash=original_meta.get("config_hash"), status=outcome.status,
+                     accuracy_before=before, accuracy_after=after, **outcome.log)
+    if outcome.model.get_classifier().out_features != ds.num_classes:
+        raise RuntimeError(f"method {instance} returned a model with {outcome.model.get_classifier().out_features} "
+                           f"outputs; expected the original {ds.num_classes} classes")
+    save_checkpoint(out_ckpt, outcome.model, meta)

@@ -84,7 +84,7 @@ DOWNSTREAM_KINDS = ("similar", "unrelated")
 
 _KIND_CODE = {"upstream": 0, "similar": 1, "unrelated": 2}
 _SPLIT_CODE = {"train": 0, "test": 1}
-_CHUNK = 256             # images rendered at once (bounds temporary memory)
+_CHUNK_PIXELS = 256 * 32 * 32   # pixels rendered at once (bounds temporary memory, ~1 MiB arrays)
 _N_DISTRACTOR_SLOTS = 4
 
 # Columns of the per-image uniform parameter matrix (one row per image: prefix-stable sampling).
@@ -467,8 +467,9 @@ def _render_class(spec: ClassSpec, n: int, rng_key: Sequence[int], nz: _Nuisance
     params = param_rng.random((n, _NPARAM))
     out = np.empty((n, size, size, 3), dtype=np.uint8)
     render = _render_glyph if spec.family == "glyph" else _render_lobed
-    for start in range(0, n, _CHUNK):
-        p = params[start:start + _CHUNK]
+    chunk = max(1, _CHUNK_PIXELS // (size * size))
+    for start in range(0, n, chunk):
+        p = params[start:start + chunk]
         img = render(spec, p, nz, size)
         if nz.noise_std > 0:
             noise = noise_rng.standard_normal(img.shape, dtype=_F32)

@@ -184,3 +184,9 @@ def create_method(instance: str, spec: dict[str, Any]) -> UnlearningMethod:
 def scenario_support(kind: str) -> str:
     """Map a scenario kind to the data a method needs: ``class`` (random/top) or ``sample``."""
     return "sample" if kind == "samples" else "class"
+
+
+def method_sources(algorithm: str) -> list[str]:
+    """Package-relative source files an algorithm's results depend on (for the rule's code hash)."""
+    module = METHODS[algorithm].__module__.split(".")[-1]
+    return ["methods/base.py", "methods/common.py", f"methods/{module}.py", "training.py", "data/arrays.py"]

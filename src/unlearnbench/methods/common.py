@@ -233,14 +233,17 @@ class UnlearnLoop:
         return model, loop.log()
 
     ``step`` raises :class:`~unlearnbench.training.Diverged` on a non-finite loss. Hooks:
-    ``after_backward(model)`` may edit gradients, ``after_step(optimizer)`` runs after each step.
+    ``after_backward(model)`` may edit gradients, ``after_step(optimizer)`` runs after each step;
+    ``monitor()`` replaces the per-epoch :func:`monitor_accuracies` (e.g. from cached features).
     """
 
     def __init__(self, model: torch.nn.Module, task: UnlearnTask, optimizer: torch.optim.Optimizer, *, desc: str,
                  after_backward: Callable[[torch.nn.Module], None] | None = None,
-                 after_step: Callable[[torch.optim.Optimizer], None] | None = None):
+                 after_step: Callable[[torch.optim.Optimizer], None] | None = None,
+                 monitor: Callable[[], dict[str, float]] | None = None):
         self.model, self.task, self.optimizer, self.desc = model, task, optimizer, desc
         self.after_backward, self.after_step = after_backward, after_step
+        self.monitor = monitor or (lambda: monitor_accuracies(model, task))
         self.curve: list[dict] = []
         self.steps = self.images = 0
         self._sums: dict[str, float] = defaultdict(float)
@@ -280,7 +283,7 @@ class UnlearnLoop:
         entry["lr"] = self.optimizer.param_groups[0]["lr"]
         entry["seconds"] = seconds
         entry["img_per_s"] = self._seen / max(1e-9, seconds)
-        entry.update(monitor_accuracies(self.model, self.task))
+        entry.update(self.monitor())
         self.curve.append(entry)
         print(f"[{self.desc}] " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                            for k, v in entry.items()), file=sys.stderr, flush=True)

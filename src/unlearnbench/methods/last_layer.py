@@ -40,7 +40,8 @@ class LastLayer(UnlearningMethod):
     Forgetting?", arXiv 2503.06991).
 
     Because the backbone is frozen, the pre-logit features of D_f and of a seeded ``retain_fraction`` of D_r
-    are computed once (no augmentation) and the head is trained on them with SGD.
+    are computed once (no augmentation) and the head is trained on them with SGD; the per-epoch monitor
+    accuracies are computed from cached features of the monitor sets too (identical to a full forward).
     """
 
     epochs: int = hparam(20, ge=1, help="passes over the cached forget + retain features")
@@ -61,7 +62,16 @@ class LastLayer(UnlearningMethod):
         retain_labels = torch.from_numpy(retain.labels).to(task.device)
         optimizer = sgd_optimizer(head.parameters(), lr=self.lr, momentum=self.momentum,
                                   weight_decay=self.weight_decay)
-        loop = UnlearnLoop(model, task, optimizer, desc=type(self).name)
+        monitor_sets = {name: (penultimate_features(model, subset, task.device),
+                               torch.from_numpy(subset.labels).to(task.device))
+                        for name, subset in task.monitor.items()}
+
+        @torch.no_grad()
+        def monitor() -> dict[str, float]:  # == training.accuracy: the frozen backbone gives the same features
+            return {f"{name}_acc": float((head(f).argmax(1) == y).float().mean()) if len(y) else float("nan")
+                    for name, (f, y) in monitor_sets.items()}
+
+        loop = UnlearnLoop(model, task, optimizer, desc=type(self).name, monitor=monitor)
         for epoch in range(self.epochs):
             forget_labels = torch.from_numpy(random_labels(task.forget.labels, task, self.label_pool, epoch))
             labels = torch.cat([forget_labels.to(task.device), retain_labels])

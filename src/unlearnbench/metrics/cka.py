@@ -133,8 +133,8 @@ class CrossStats:
         if xs.shape[0] == 0:
             return
         if self.C is None:
-            self.C, self.qxy, self.qyx = np.zeros((xs.shape[1], ys.shape[1])), np.zeros(ys.shape[1]), \
-                np.zeros(xs.shape[1])
+            self.C = np.zeros((xs.shape[1], ys.shape[1]))
+            self.qxy, self.qyx = np.zeros(ys.shape[1]), np.zeros(xs.shape[1])
         self.n += xs.shape[0]
         self.C += xs.T @ ys
         self.qxy += ys.T @ nx.astype(ys.dtype)  # Σ_j ||x_j||² y_j

@@ -74,9 +74,11 @@ class KNN(Metric):
 
     For each downstream evalset, a seeded 80/20 bank/query split (``query_fraction``; stratified by label
     where possible, seed ``split_seed`` — a protocol constant, so every model and run seed is scored on the
-    identical split) and the accuracy of :func:`knn_predict` on the queries (split ``"all"``), as in the
-    k-NN evaluation of Kim et al. 2025 ("Are We Truly Forgetting?", arXiv 2503.06991) and the cosine k-NN
-    monitor of Wu et al. 2018 / Caron et al. 2021 (DINO). With class forgetting it also scores the
+    identical split) and the accuracy of :func:`knn_predict` on the queries (split ``"all"``): the k-NN
+    transfer evaluation of Kim et al. 2025 ("Are We Truly Forgetting?", arXiv 2503.06991), whose reference
+    code uses ``KNeighborsClassifier(n_neighbors=5, metric="cosine")`` on a plain random 80/20 split
+    (``stratify=False`` gives a plain seeded split; stratified is the default because it removes the
+    class-mix noise between bank and queries). With class forgetting it also scores the
     forget-class test samples as queries against a bank of the upstream training set (retain-train +
     forget-train, seeded subsample of at most ``bank_size``), split ``"forget_test_vs_bank"``: high
     accuracy means the representation still clusters the forgotten classes.

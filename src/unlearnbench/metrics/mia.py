@@ -11,7 +11,8 @@ from unlearnbench.metrics.base import (EvalContext, Metric, all_finite, check_ch
 __all__ = ["MIA", "attack_features", "log_softmax", "loss_threshold_auc", "svc_mia_efficacy"]
 
 _VARIANTS = ("svc", "loss_threshold")
-_ATTACK_FEATURES = ("confidence", "entropy", "m_entropy")
+_ATTACK_FEATURES = ("confidence", "entropy", "m_entropy")  # the default set
+_ALLOWED_FEATURES = (*_ATTACK_FEATURES, "correctness")
 _NONMEMBERS = ("auto", "forget_test", "retain_test", "test")
 _LOG_EPS = 1e-30  # floor inside log(1 - p_i) for p_i == 1 (as in SalUn's m_entropy)
 
@@ -32,6 +33,7 @@ def attack_features(logits: np.ndarray, labels: np.ndarray,
     - ``m_entropy``   Mentr(p, y) = −(1 − p_y) log p_y − Σ_{i≠y} p_i log(1 − p_i)   (Song & Mittal 2021,
       "Systematic Evaluation of Privacy Risks of Machine Learning Models", USENIX Security, eq. 4);
       log(1 − p_i) is floored at log(1e-30).
+    - ``correctness`` 1[argmax_i p_i = y]  (the single feature reported by the UUEF reference code)
     """
     logp = log_softmax(logits)
     p = np.exp(logp)
@@ -48,8 +50,10 @@ def attack_features(logits: np.ndarray, labels: np.ndarray,
             t = p * np.log(np.maximum(1.0 - p, _LOG_EPS))
             t[rows, labels] = 0.0
             cols.append(-(1.0 - p_y) * logp_y - t.sum(axis=1))
+        elif name == "correctness":
+            cols.append((np.argmax(logp, axis=1) == labels).astype(np.float64))
         else:
-            raise ValueError(f"attack feature must be one of {list(_ATTACK_FEATURES)}, got {name!r}")
+            raise ValueError(f"attack feature must be one of {list(_ALLOWED_FEATURES)}, got {name!r}")
     return np.stack(cols, axis=1)
 
 
@@ -90,8 +94,9 @@ class MIA(Metric):
     modified entropy together), standardised with statistics of the shadow set (``standardize``), and an
     ``SVC(C=svc_C, gamma=svc_gamma, kernel="rbf")`` is fit on the balanced shadow set. The value is
     **MIA-Efficacy** = fraction of forget-train samples predicted *non-member* — higher means better
-    forgetting; the retrained model gives the target level. (SalUn reports the single ``confidence`` feature
-    without standardisation: ``attack_features=("confidence",), standardize=False`` reproduces that.)
+    forgetting; the retrained model gives the target level. SalUn's reported number uses the single
+    ``confidence`` feature without standardisation (``attack_features=("confidence",), standardize=False``);
+    the UUEF reference code of Kim et al. reports the ``correctness`` feature (``("correctness",)``).
     Row: evalset ``train``, split ``forget_train``, variant ``svc``.
 
     **loss_threshold** (Yeom et al., CSF 2018, "Privacy Risk in Machine Learning"): ROC-AUC of the
@@ -104,7 +109,7 @@ class MIA(Metric):
 
     Seeds: ``seed=None`` uses ``ctx.seed``. Empty required sets -> no row; non-finite logits -> NaN.
     Parameters: ``variants`` ⊆ ("svc", "loss_threshold"); ``n_shadow`` >= 1; ``svc_C`` > 0; ``svc_gamma``
-    "auto" | "scale" | float > 0; ``attack_features`` non-empty ⊆ ("confidence", "entropy", "m_entropy");
+    "auto" | "scale" | float > 0; ``attack_features`` non-empty ⊆ (confidence, entropy, m_entropy, correctness);
     ``standardize`` bool; ``nonmembers`` in ("auto", "forget_test", "retain_test", "test"); ``seed`` None | >= 0.
     """
 
@@ -121,8 +126,8 @@ class MIA(Metric):
         else:
             self.svc_gamma = check_float("svc_gamma", svc_gamma, 0.0, lo_open=True)
         feats = (attack_features,) if isinstance(attack_features, str) else tuple(attack_features)
-        if not feats or any(f not in _ATTACK_FEATURES for f in feats) or len(set(feats)) != len(feats):
-            raise ValueError(f"attack_features must be a non-empty subset of {list(_ATTACK_FEATURES)} without "
+        if not feats or any(f not in _ALLOWED_FEATURES for f in feats) or len(set(feats)) != len(feats):
+            raise ValueError(f"attack_features must be a non-empty subset of {list(_ALLOWED_FEATURES)} without "
                              f"repeats, got {attack_features!r}")
         self.attack_features = feats
         if not isinstance(standardize, bool):

@@ -1,0 +1,71 @@
+# Evaluation: every metric of one (scenario, seed, model) from cached features, against both references;
+# then one results table for the whole experiment.
+
+
+def evaluated_model(w):
+    """The `method` wildcard of evaluate: a method instance, or the references `original` / `retrain`."""
+    if w.method == "original":
+        return "original"
+    if w.method == "retrain":
+        return f"retrain/{w.scenario}/seed{w.seed}"
+    return f"unlearn/{w.scenario}/seed{w.seed}/{w.method}"
+
+
+def evaluate_inputs(w):
+    roles = {"model": evaluated_model(w), "original": "original", "retrain": f"retrain/{w.scenario}/seed{w.seed}"}
+    inputs = {f"{role}__{ev}": features(model, ev) for role, model in roles.items() for ev in EVALSETS}
+    inputs["ckpt_meta"] = checkpoint(roles["model"]) + ".json"
+    inputs["forget"] = forget_set(w.scenario)
+    inputs.update(data_files("upstream"))
+    return inputs
+
+
+def evaluated_methods(scenario):
+    return ["original", "retrain"] + [m for m in METHOD_INSTANCES if scenario in method_scenarios(config, m)]
+
+
+def result_files():
+    return [f"{OUT}/results/{sc}/seed{seed}/{m}.parquet" for sc in SCENARIOS for seed in SEEDS
+            for m in evaluated_methods(sc)]
+
+
+rule evaluate:
+    input:
+        unpack(evaluate_inputs),
+    output:
+        f"{OUT}/results/{{scenario}}/seed{{seed}}/{{method}}.parquet",
+    wildcard_constraints:
+        method=_alt(["original", "retrain", *METHOD_INSTANCES]),
+    params:
+        metrics=as_json(config["evaluation"]["metrics"]),
+        layers=as_json(config["evaluation"]["layers"]),
+        algorithm=lambda w: config["methods"][w.method]["algorithm"] if w.method in config["methods"] else w.method,
+        downstream=as_json(DOWNSTREAM),
+        evalsets=as_json(EVALSETS),
+        data_seed=config["seed"],
+        code=code_hash("evaluation.py", "metrics", "results.py", "features.py", "data/forget_sets.py"),
+    threads: config["evaluation"]["threads"]
+    log:
+        f"{OUT}/logs/evaluate/{{scenario}}/seed{{seed}}/{{method}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/evaluate/{{scenario}}/seed{{seed}}/{{method}}.tsv"
+    script:
+        "../workflow_scripts/evaluate.py"
+
+
+rule aggregate:
+    input:
+        result_files(),
+    output:
+        results=f"{OUT}/results/results.parquet",
+        summary=f"{OUT}/results/summary.parquet",
+        summary_csv=f"{OUT}/results/summary.csv",
+    params:
+        code=code_hash("aggregate.py", "results.py"),
+    threads: 1
+    log:
+        f"{OUT}/logs/aggregate.log",
+    benchmark:
+        f"{OUT}/benchmarks/aggregate.tsv"
+    script:
+        "../workflow_scripts/aggregate.py"

@@ -1,0 +1,5 @@
+from unlearnbench.aggregate import aggregate
+from unlearnbench.workflow import logged
+
+with logged(snakemake):
+    aggregate(list(snakemake.input), snakemake.output.results, snakemake.output.summary, snakemake.output.summary_csv)

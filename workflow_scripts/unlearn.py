@@ -1,0 +1,7 @@
+from unlearnbench.stages import run_unlearning
+from unlearnbench.workflow import logged, param
+
+with logged(snakemake):
+    run_unlearning(snakemake.wildcards.method, param(snakemake, "spec"), snakemake.input.original,
+                   snakemake.input.npz, snakemake.input.meta, snakemake.input.forget, snakemake.output.ckpt,
+                   seed=snakemake.params.seed, threads=snakemake.threads, device=snakemake.params.device)
