@@ -30,3 +30,24 @@ dry-run: $(STAMP)
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/run_all.py
+
+# --- DVC: versioned outputs and a shared remote (docs/dvc.md) ---------------------------------------------
+DVC := $(BIN)/dvc
+.PHONY: pull push remote adopt repro
+
+pull: $(STAMP)  ## outputs of dvc.lock from the remote (all or nothing), then marked up to date for Snakemake
+	bash scripts/dvc_pull.sh
+
+push: $(STAMP)  ## the outputs recorded in dvc.lock to the remote (REMOTE=name for another one)
+	$(DVC) push $(if $(REMOTE),-r $(REMOTE))
+
+remote: $(STAMP)  ## make remote URL=<dir|s3://…|ssh://…|gs://…> [NAME=local] [LOCAL=1: this clone only]
+	@test -n "$(URL)" || { echo "usage: make remote URL=<dir|s3://bucket/path|ssh://host/path|gs://bucket/path> [NAME=local] [LOCAL=1]" >&2; exit 2; }
+	$(DVC) remote add --force --default $(if $(LOCAL),--local) $(or $(NAME),local) '$(URL)'
+	$(DVC) remote list
+
+adopt: $(STAMP)  ## mark outputs restored by a plain `dvc pull`/`dvc checkout` as up to date for Snakemake
+	bash scripts/dvc_adopt.sh --force
+
+repro: $(STAMP)  ## dvc repro: the Snakemake default target when config.yaml or the code changed since dvc.lock
+	$(DVC) repro

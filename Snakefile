@@ -14,6 +14,7 @@ include: "rules/train.smk"
 include: "rules/features.smk"
 include: "rules/unlearn.smk"
 include: "rules/evaluate.smk"
+include: "rules/report.smk"
 
 
 rule all:

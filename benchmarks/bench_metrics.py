@@ -26,7 +26,32 @@ from unlearnbench.metrics.knn import knn_predict
 
 
 def rss_mb() -> float:
+    """Peak RSS of the process so far (getrusage), MiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _status_mb(key: str) -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+class PhasePeak:
+    """Peak RSS of one phase above the RSS at its start (Linux: resets VmHWM via /proc/self/clear_refs)."""
+
+    def __enter__(self):
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+        except OSError:
+            pass
+        self.start = _status_mb("VmRSS:")
+        return self
+
+    def __exit__(self, *exc):
+        self.extra = _status_mb("VmHWM:") - self.start
 
 
 def timed(fn, repeat: int = 1):
@@ -88,6 +113,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
     ap.add_argument("--no-float64", action="store_true", help="skip the float64 accuracy reference at full size")
+    ap.add_argument("--repeat", type=int, default=1, help="best of N for the timed CKA/k-NN calls (shared machines)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from threadpoolctl import threadpool_limits
@@ -96,12 +122,12 @@ def main() -> None:
 
     print(f"threads={args.threads}  numpy float32 GEMM throughput: {gemm_throughput():.0f} GMAC/s")
     x, y, _ = features(n, d, 0)
-    rss0 = rss_mb()
     print(f"\n[1] linear CKA, feature space, {n} x {d} float32 (features {2 * x.nbytes / 2**20:.0f} MiB)")
     macs = 2 * n * d * d  # X^T X and Y^T Y by SYRK (n d²/2 each) + X^T Y by GEMM (n d²)
-    t_b, v_b = timed(lambda: linear_cka(x, y))
+    with PhasePeak() as ph:
+        t_b, v_b = timed(lambda: linear_cka(x, y), args.repeat)
     print(f"  biased    {t_b:7.2f} s  CKA={v_b:.10f}  ({macs / t_b / 1e9:.0f} GMAC/s on {macs:.2e} MACs)")
-    t_d, v_d = timed(lambda: linear_cka(x, y, debiased=True))
+    t_d, v_d = timed(lambda: linear_cka(x, y, debiased=True), args.repeat)
     print(f"  debiased  {t_d:7.2f} s  CKA={v_d:.10f}  ({t_d / t_b:.2f}x biased)")
 
     def both():
@@ -110,10 +136,10 @@ def main() -> None:
             acc.update(x[i:i + 8192], y[i:i + 8192])
         return acc.result(), acc.result(debiased=True)
 
-    t_both, _ = timed(both)
+    t_both, _ = timed(both, args.repeat)
     print(f"  both variants from one streamed pass: {t_both:.2f} s")
-    print(f"  peak RSS {rss_mb():.0f} MiB (features alone: {rss0:.0f} MiB before; "
-          f"accumulator state {(2 * d * d + d * d) * 8 / 2**20:.0f} MiB float64)")
+    print(f"  CKA working memory (peak RSS above the resident features): {ph.extra:.0f} MiB; accumulator state "
+          f"{3 * d * d * 8 / 2**20:.0f} MiB float64 + two 8192-row float32 blocks {2 * 8192 * d * 4 / 2**20:.0f} MiB")
     if not args.no_float64:
         t64, v64 = timed(lambda: linear_cka(x, y, compute_dtype="float64"))
         v64d = linear_cka(x, y, compute_dtype="float64", debiased=True)
@@ -127,7 +153,7 @@ def main() -> None:
     yb, yq = rng.integers(0, 100, 10_000), rng.integers(0, 100, 2_000)
     bank = centres[yb] + 2.0 * rng.standard_normal((10_000, 512), dtype=np.float32)
     queries = centres[yq] + 2.0 * rng.standard_normal((2_000, 512), dtype=np.float32)
-    t_k, pred = timed(lambda: knn_predict(bank, yb, queries, k=5), repeat=3)
+    t_k, pred = timed(lambda: knn_predict(bank, yb, queries, k=5), max(3, args.repeat))
     from sklearn.neighbors import KNeighborsClassifier
     clf = KNeighborsClassifier(n_neighbors=5, metric="cosine", algorithm="brute").fit(bank, yb)
     t_s, pred_s = timed(lambda: clf.predict(queries))
@@ -137,21 +163,23 @@ def main() -> None:
     n2, d2 = (4_000, 256) if args.quick else (10_000, 512)
     x, y, _ = features(n2, d2, 2, classes=100)
     print(f"\n[3] side by side, {n2} x {d2}, 100 classes, class-sorted rows")
-    t_f32, v_f32 = timed(lambda: linear_cka(x, y))
-    t_f64, v_f64 = timed(lambda: linear_cka(x, y, compute_dtype="float64"))
+    t_f32, v_f32 = timed(lambda: linear_cka(x, y), args.repeat)
+    t_f64, v_f64 = timed(lambda: linear_cka(x, y, compute_dtype="float64"), args.repeat)
     print(f"  feature space (float32 blocks) {t_f32:7.3f} s  CKA={v_f32:.10f}")
     print(f"  feature space (float64)        {t_f64:7.3f} s  CKA={v_f64:.10f}")
     x64, y64 = x.astype(np.float64), y.astype(np.float64)
-    r = rss_mb()
-    t_g64, v_g64 = timed(lambda: gram_cka(x64, y64))
-    print(f"  n x n Gram, float64            {t_g64:7.3f} s  CKA={v_g64:.10f}  (|diff| {abs(v_g64 - v_f64):.1e}; "
-          f"peak RSS +{rss_mb() - r:.0f} MiB)")
+    with PhasePeak() as ph_f:
+        linear_cka(x, y)
+    with PhasePeak() as ph_g:
+        t_g64, v_g64 = timed(lambda: gram_cka(x64, y64))
+    print(f"  n x n Gram, float64            {t_g64:7.3f} s  CKA={v_g64:.10f}  (|diff| {abs(v_g64 - v_f64):.1e})")
+    print(f"    working memory: n x n Gram {ph_g.extra:.0f} MiB vs feature space {ph_f.extra:.0f} MiB")
     t_g32, v_g32 = timed(lambda: gram_cka(x, y))
     print(f"  n x n Gram, float32            {t_g32:7.3f} s  CKA={v_g32:.10f}  (|diff| {abs(v_g32 - v_f64):.1e})")
     for b in (100, 512):
         t_ba, v_ba = timed(lambda: batch_averaged_cka(x, y, b))
         print(f"  batch-averaged (batches of {b:3d}) {t_ba:6.3f} s  CKA={v_ba:.10f}  (not the same quantity)")
-    print(f"\npeak RSS {rss_mb():.0f} MiB")
+    print(f"\npeak RSS of the whole run (getrusage) {rss_mb():.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,50 @@
 # Validation, paths and helpers shared by every rule.
 import json
+import os
 import sys
+
+from snakemake.common.configfile import load_configfile
 
 from unlearnbench.config import ConfigError, method_scenarios, validate_config
 from unlearnbench.provenance import code_hash
+
+
+def _preset_datasets_replace_defaults(cfg):
+    """Snakemake deep-merges `--configfile` presets into the embedded config.yaml. For dataset specs that
+    is wrong when a preset switches the dataset *type* (a CIFAR preset must not inherit the synthetic
+    generator's keys): a spec whose `type` differs from the default's replaces it, and when the upstream
+    type changes, the default's downstream sets that the preset does not name are dropped as well (they
+    derive from the old upstream). Specs of the same type still merge key by key."""
+    import copy
+
+    override = getattr(getattr(workflow, "config_settings", None), "overwrite_config", None) or {}
+    data = override.get("data") if isinstance(override, dict) else None
+    if not isinstance(data, dict) or not isinstance(cfg.get("data"), dict):
+        return
+    cli = {os.path.abspath(str(f)) for f in workflow.overwrite_configfiles or []}
+    embedded = [f for f in workflow.configfiles if os.path.abspath(str(f)) not in cli]  # `configfile:` directive
+    defaults = {}
+    for f in embedded:
+        defaults.update(load_configfile(f) or {})
+    default_data = defaults.get("data") or {}
+    up = data.get("upstream")
+    upstream_replaced = isinstance(up, dict) and "type" in up and up["type"] != (default_data.get("upstream") or {}).get("type")
+    if upstream_replaced:
+        cfg["data"]["upstream"] = copy.deepcopy(up)
+    down = data.get("downstream")
+    if isinstance(down, dict) and isinstance(cfg["data"].get("downstream"), dict):
+        default_down = default_data.get("downstream") or {}
+        for name in list(cfg["data"]["downstream"]):
+            if name not in down and upstream_replaced and name in default_down:
+                del cfg["data"]["downstream"][name]
+            elif name in down and isinstance(down[name], dict) and "type" in down[name] and \
+                    down[name]["type"] != (default_down.get(name) or {}).get("type"):
+                cfg["data"]["downstream"][name] = copy.deepcopy(down[name])
+    elif upstream_replaced and down is None:
+        cfg["data"]["downstream"] = {}
+
+
+_preset_datasets_replace_defaults(config)
 
 try:
     _validated = validate_config(config)
@@ -22,6 +63,26 @@ DATASETS = ["upstream", *DOWNSTREAM]
 EVALSETS = ["train", "test", *DOWNSTREAM]
 METHOD_INSTANCES = sorted(config["methods"])
 TORCH_THREADS = config["threads"]
+
+
+def _uses_cuda(device):
+    """`cuda[:i]`, or `auto` on a machine where torch sees CUDA (the machine Snakemake parses on: on a
+    cluster whose submit host has no GPU, set `device: cuda` or give GPUs in the profile)."""
+    if device.startswith("cuda"):
+        return True
+    if device == "auto":
+        import torch
+
+        return torch.cuda.is_available()
+    return False
+
+
+USES_CUDA = _uses_cuda(config["device"])
+# Resources of the torch rules (train, unlearn, extract_features): one GPU each when CUDA is used, so that
+# `--resources gpu=N` bounds concurrency on a GPU box and executors (SLURM, Kubernetes) request a GPU.
+TORCH_RESOURCES = {"gpu": 1} if USES_CUDA else {}
+# Conda environment of the torch rules for `--use-conda` (ignored otherwise); pinned like pyproject.toml.
+CONDA_ENV = "../envs/cuda.yaml" if USES_CUDA else "../envs/cpu.yaml"
 
 
 def _alt(names):
@@ -44,6 +105,11 @@ def as_json(obj):
 
 def dataset_spec(name):
     return config["data"]["upstream"] if name == "upstream" else config["data"]["downstream"][name]
+
+
+def pretrained_input():
+    """The local weights file of an imported original model (`model.pretrained`), as a rule input."""
+    return {"weights": config["model"]["pretrained"]} if config["model"].get("pretrained") else {}
 
 
 def data_files(name):
@@ -75,4 +141,5 @@ def all_targets():
     targets += [checkpoint("original"), *[forget_set(sc) for sc in SCENARIOS]]
     targets += [checkpoint(model) for model in retrain_models()]
     targets += [f"{OUT}/results/results.parquet", f"{OUT}/results/summary.csv"]
+    targets += report_targets()  # rules/report.smk: leaderboards, figures, metrics.json, plot CSVs
     return targets

@@ -18,8 +18,12 @@ rule extract_features:
         dtype=config["evaluation"]["dtype"],
         seed=config["seed"],
         device=config["device"],
-        code=code_hash("features.py", "models.py", "checkpoints.py", "data/arrays.py"),
+        code=code_hash("features.py", "models.py", "checkpoints.py", "data/arrays.py", "data/files.py"),
     threads: TORCH_THREADS
+    resources:
+        **TORCH_RESOURCES,
+    conda:
+        CONDA_ENV
     log:
         f"{OUT}/logs/extract_features/{{model}}.log",
     benchmark:

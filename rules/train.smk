@@ -1,11 +1,14 @@
 # Training: the original model (all upstream training data) and the retrained reference (retain set only).
+# With `model.pretrained`, train_original imports the original model from that weights file instead of
+# training it (same outputs; the sidecar records `source: import` and the file's SHA-256).
 
-TRAIN_CODE = code_hash("training", "models", "data/arrays.py", "checkpoints", "stages.py")
+TRAIN_CODE = code_hash("training", "models", "data/arrays.py", "data/files.py", "checkpoints", "stages.py")
 
 
 rule train_original:
     input:
         **data_files("upstream"),
+        **pretrained_input(),
     output:
         ckpt=checkpoint("original"),
         meta=checkpoint("original") + ".json",
@@ -16,6 +19,10 @@ rule train_original:
         device=config["device"],
         code=TRAIN_CODE,
     threads: TORCH_THREADS
+    resources:
+        **TORCH_RESOURCES,
+    conda:
+        CONDA_ENV
     log:
         f"{OUT}/logs/train_original.log",
     benchmark:
@@ -45,6 +52,8 @@ rule select_forget_set:
         scenario=lambda w: as_json(SCENARIO[w.scenario]),
         code=code_hash("data/forget_sets.py", "stages.py"),
     threads: 1
+    conda:
+        CONDA_ENV
     log:
         f"{OUT}/logs/select_forget_set/{{scenario}}.log",
     benchmark:
@@ -67,6 +76,10 @@ rule train_retrain:
         device=config["device"],
         code=TRAIN_CODE,
     threads: TORCH_THREADS
+    resources:
+        **TORCH_RESOURCES,
+    conda:
+        CONDA_ENV
     log:
         f"{OUT}/logs/train_retrain/{{scenario}}/seed{{seed}}.log",
     benchmark:

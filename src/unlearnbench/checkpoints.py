@@ -75,3 +75,61 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     except RuntimeError as exc:
         raise CheckpointError(f"checkpoint {path} does not match architecture {meta['arch']}: {exc}") from None
     return model.to(device), meta
+
+
+def check_weights_file(path: str | Path) -> list[str]:
+    """Raise :class:`CheckpointError` unless ``path`` is an existing safetensors file; return its tensor names.
+
+    Only the header is read (no tensor data), so validating a 100 MB ResNet-50 file is instantaneous.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"weights file {path} does not exist (expected a .safetensors state dict)")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            keys = list(fh.keys())
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"weights file {path} is not a readable safetensors file: {exc}") from None
+    if not keys:
+        raise CheckpointError(f"weights file {path} holds no tensors")
+    return keys
+
+
+def _classifier_prefix(model: torch.nn.Module) -> str:
+    head = model.get_classifier()
+    for name, module in model.named_modules():
+        if module is head:
+            return name
+    raise CheckpointError(f"cannot locate the classifier of {type(model).__name__}")
+
+
+def load_pretrained_weights(model: torch.nn.Module, path: str | Path) -> dict[str, Any]:
+    """Load a pretrained safetensors state dict into ``model`` (built with the upstream class count).
+
+    Keys may carry a ``module.`` (DataParallel) prefix. When the file's classifier does not match the
+    model's (another class count), the classifier is left freshly initialised (``head: "reset"``) and every
+    other tensor must match exactly; otherwise the whole state dict loads strictly (``head: "kept"``).
+    Returns ``{"head": "kept"|"reset", "weights_num_classes": …}``; raises :class:`CheckpointError` naming
+    the file and the mismatching keys.
+    """
+    check_weights_file(path)
+    state = {k.removeprefix("module."): v for k, v in load_state(path).items()}
+    own = model.state_dict()
+    prefix = _classifier_prefix(model)
+    head_keys = {k for k in own if prefix and k.startswith(prefix + ".")}
+    file_head = {k: v for k, v in state.items() if k in head_keys}
+    reset = not head_keys or any(k not in file_head or file_head[k].shape != own[k].shape for k in head_keys)
+    weights_classes = next((int(v.shape[0]) for k, v in file_head.items() if k.endswith("weight")), None)
+    if reset:
+        state = {k: v for k, v in state.items() if k not in head_keys}
+    missing = sorted(set(own) - set(state) - (head_keys if reset else set()))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        raise CheckpointError(f"weights file {path} does not fit {type(model).__name__}: missing {missing[:5]}, "
+                              f"unexpected {unexpected[:5]}, shape mismatch {wrong[:5]}"
+                              + (" …" if len(missing) + len(unexpected) + len(wrong) > 15 else ""))
+    model.load_state_dict(state, strict=not reset)
+    return {"head": "reset" if reset else "kept", "weights_num_classes": weights_classes}

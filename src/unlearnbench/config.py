@@ -2,7 +2,8 @@
 
 ``validate_config(cfg)`` fills every default from ``configs/schema.yaml`` (the same schema mechanism as
 ``snakemake.utils.validate(set_default=True)``), rejects unknown keys and out-of-range values, then checks
-what a schema cannot express: the architecture exists in timm, dataset adapters and their files, forget
+what a schema cannot express: the architecture exists in timm, a pretrained weights file exists and is
+safetensors, dataset adapters and their files, forget
 set sizes against class counts, `top` scenarios naming a known downstream set, method instances against
 the method registry (algorithm, hyper-parameters, ranges, scenario support), metric names and layers.
 Every error is a :class:`ConfigError` whose message names the key and what was expected.
@@ -113,6 +114,13 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
         check_arch(cfg["model"]["arch"])
     except ModelError as exc:
         raise ConfigError(str(exc)) from None
+    if cfg["model"].get("pretrained"):
+        from unlearnbench.checkpoints import CheckpointError, check_weights_file
+
+        try:
+            check_weights_file(cfg["model"]["pretrained"])
+        except CheckpointError as exc:
+            raise ConfigError(f"model.pretrained: {exc}") from None
 
     upstream = cfg["data"]["upstream"]
     try:

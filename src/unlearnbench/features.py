@@ -19,7 +19,7 @@ from safetensors.numpy import load_file, save_file
 
 from unlearnbench.atomic import atomic_path, write_json
 from unlearnbench.checkpoints import load_checkpoint
-from unlearnbench.data import load_npz
+from unlearnbench.data import load_prepared
 from unlearnbench.provenance import device_name, file_hash
 
 #: forward passes run in this process, keyed by (checkpoint, eval set): the benchmark's proof of "one pass"
@@ -54,7 +54,7 @@ def extract_all(ckpt: str | Path, evalsets: list[tuple[str, str | Path]], outs: 
         if Path(out).name != f"{evalset}.safetensors":
             raise ValueError(f"output {out} does not belong to eval set {evalset!r}")
         if npz not in datasets:
-            datasets[npz] = load_npz(npz)
+            datasets[npz] = load_prepared(npz).for_model(model)
         _extract_one(model, meta, ckpt, datasets[npz], evalset, out, layers=layers, batch_size=batch_size,
                      max_per_class=max_per_class, dtype=dtype, seed=seed, dev=dev)
 
@@ -62,15 +62,18 @@ def extract_all(ckpt: str | Path, evalsets: list[tuple[str, str | Path]], outs: 
 def _extract_one(model: torch.nn.Module, meta: dict[str, Any], ckpt: str | Path, dataset, evalset: str,
                  out: str | Path, *, layers: list[str], batch_size: int, max_per_class: int | None, dtype: str,
                  seed: int, dev: torch.device) -> None:
-    """One forward pass of ``model`` over one eval set; writes features + sidecar atomically."""
-    from unlearnbench.data.arrays import ImageArraySet
+    """One forward pass of ``model`` over one eval set; writes features + sidecar atomically.
+
+    ``dataset`` is a prepared dataset (:func:`unlearnbench.data.load_prepared`): the eval set is an
+    in-memory or a file-backed image set, capped per class before anything is decoded.
+    """
     from unlearnbench.models import extract
-    from unlearnbench.stages import evalset_arrays
+    from unlearnbench.stages import evalset_images
     from unlearnbench.training import autocast
 
-    images, labels = evalset_arrays(dataset, evalset)
-    keep = cap_per_class(labels, max_per_class, seed)
-    data = ImageArraySet(images[keep], labels[keep], int(labels.max(initial=0)) + 1)
+    full = evalset_images(dataset, evalset)
+    keep = cap_per_class(full.labels, max_per_class, seed)
+    data = full.subset(keep)
     chunks: dict[str, list[np.ndarray]] = {name: [] for name in ["logits", *layers]}
     t0 = time.perf_counter()
     with torch.inference_mode():

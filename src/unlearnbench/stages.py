@@ -14,7 +14,7 @@ import numpy as np
 
 from unlearnbench.atomic import write_json
 from unlearnbench.checkpoints import load_checkpoint, read_meta, save_checkpoint
-from unlearnbench.data import ArrayDataset, build_dataset, load_npz
+from unlearnbench.data import ArrayDataset, build_dataset, load_prepared
 from unlearnbench.data.forget_sets import (ForgetSet, make_forget_set, rank_top, read_forget_set, write_forget_set,
                                            write_ranking)
 from unlearnbench.provenance import code_version, config_hash, device_name, file_hash, package_versions
@@ -22,7 +22,11 @@ from unlearnbench.provenance import code_version, config_hash, device_name, file
 
 def prepare_data(spec: dict[str, Any], out_npz: str | Path, out_meta: str | Path, out_sheet: str | Path,
                  upstream: dict[str, Any] | None = None) -> None:
-    """Materialise a dataset as ``.npz`` + a JSON manifest (hash, classes) + a PNG contact sheet."""
+    """Materialise a dataset as ``.npz`` + a JSON manifest (hash, classes) + a PNG contact sheet.
+
+    The ``.npz`` holds pixels (in-memory datasets) or paths (file-backed datasets); see ``data/files.py``
+    for the contract. ``storage`` in the manifest says which.
+    """
     from unlearnbench.data.contact_sheet import write_contact_sheet
 
     t0 = time.perf_counter()
@@ -31,11 +35,12 @@ def prepare_data(spec: dict[str, Any], out_npz: str | Path, out_meta: str | Path
 
     with atomic_path(out_npz, suffix=".tmp.npz") as tmp:
         ds.save_npz(tmp)
-    write_contact_sheet(ds, out_sheet)
+    write_contact_sheet(ds.preview(), out_sheet, max_classes=None if ds.storage == "pixels" else 100)
     write_json(out_meta, {"spec": spec, "data_hash": file_hash(out_npz), "num_classes": ds.num_classes,
                           "class_names": ds.class_names, "superclass": ds.superclass,
                           "source_class": ds.source_class, "n_train": len(ds.y_train), "n_test": len(ds.y_test),
-                          "image_shape": list(ds.x_train.shape[1:]), "seconds": time.perf_counter() - t0})
+                          "image_shape": ds.image_shape, "storage": ds.storage,
+                          "seconds": time.perf_counter() - t0})
 
 
 def data_meta(path: str | Path) -> dict[str, Any]:
@@ -52,12 +57,23 @@ def _run_meta(role: str, arch: str, num_classes: int, model_kwargs: dict, seed: 
 def train_reference(data_npz: str | Path, data_json: str | Path, out_ckpt: str | Path, *, model: dict[str, Any],
                     train: dict[str, Any], seed: int, threads: int, device: str,
                     forget_set: str | Path | None = None) -> None:
-    """Train the original model (all training data) or, given a forget set, the retrained reference."""
+    """Train the original model (all training data) or, given a forget set, the retrained reference.
+
+    With ``model.pretrained`` (a safetensors file) the original model is *imported* instead of trained:
+    see :func:`import_original`. The retrained reference is always trained from scratch (the pretrained
+    weights have seen the forget classes).
+    """
+    if model.get("pretrained") and forget_set is None:
+        return import_original(data_npz, data_json, out_ckpt, model=model, train=train, seed=seed,
+                               threads=threads, device=device)
     from unlearnbench.models import create_model
     from unlearnbench.training import TrainConfig, accuracy, prepare_model, setup_torch, train_model
 
     dev = setup_torch(seed, threads, device)
-    ds = load_npz(data_npz)
+    ds = load_prepared(data_npz)
+    cfg = TrainConfig(**train)
+    net = prepare_model(create_model(model["arch"], ds.num_classes, **model.get("kwargs", {})), dev)
+    ds = ds.for_model(net)
     train_set, test_set = ds.split("train"), ds.split("test")
     fs = read_forget_set(forget_set) if forget_set else None
     monitor = {"test": test_set}
@@ -67,8 +83,6 @@ def train_reference(data_npz: str | Path, data_json: str | Path, out_ckpt: str |
         monitor = {"retain_test": test_set.subset(idx["retain_test"])}
         if len(idx["forget_test"]):
             monitor["forget_test"] = test_set.subset(idx["forget_test"])
-    cfg = TrainConfig(**train)
-    net = prepare_model(create_model(model["arch"], ds.num_classes, **model.get("kwargs", {})), dev)
     t0 = time.perf_counter()
     curve = train_model(net, train_set, cfg, seed=seed, device=dev, desc="retrain" if fs else "original",
                         monitor=monitor)
@@ -78,15 +92,107 @@ def train_reference(data_npz: str | Path, data_json: str | Path, out_ckpt: str |
                      {"model": model, "train": train, "seed": seed}, dev, data_hash=data_meta(data_json)["data_hash"],
                      forget_hash=fs.forget_hash if fs else None, curve=curve, final_accuracy=final,
                      wall_time_s=wall, n_train=len(train_set),
-                     img_per_s=cfg.epochs * len(train_set) / max(wall, 1e-9), status="ok")
+                     img_per_s=cfg.epochs * len(train_set) / max(wall, 1e-9), status="ok", source="trained")
     save_checkpoint(out_ckpt, net, meta)
+
+
+def import_original(data_npz: str | Path, data_json: str | Path, out_ckpt: str | Path, *, model: dict[str, Any],
+                    train: dict[str, Any], seed: int, threads: int, device: str) -> None:
+    """The original model from a local pretrained weights file (``model.pretrained``), not trained here.
+
+    The weights load into ``model.arch`` built with the upstream class count
+    (:func:`unlearnbench.checkpoints.load_pretrained_weights`). When the file's classifier has another class
+    count (e.g. ImageNet weights, CIFAR-100 upstream), the classifier is reset and fine-tuned with the
+    ``train`` recipe: ``model.finetune: head`` (default) trains only the classifier, on pre-logit features
+    of the un-augmented training set computed once (the representation stays exactly the pretrained one);
+    ``model.finetune: all`` fine-tunes the whole network with :func:`unlearnbench.training.train_model`.
+    When the head matches (ImageNet weights, ImageNet upstream in the standard sorted-WordNet-id class
+    order) nothing is trained. The sidecar records ``source: import`` and the weights file's SHA-256.
+    """
+    from unlearnbench.checkpoints import load_pretrained_weights
+    from unlearnbench.models import create_model
+    from unlearnbench.training import TrainConfig, accuracy, prepare_model, setup_torch, train_model
+
+    dev = setup_torch(seed, threads, device)
+    ds = load_prepared(data_npz)
+    weights = Path(model["pretrained"])
+    net = create_model(model["arch"], ds.num_classes, **model.get("kwargs", {}))
+    info = load_pretrained_weights(net, weights)
+    net = prepare_model(net, dev)
+    ds = ds.for_model(net)
+    train_set, test_set = ds.split("train"), ds.split("test")
+    cfg = TrainConfig(**train)
+    scope = model.get("finetune", "head")
+    t0 = time.perf_counter()
+    curve: list[dict] = []
+    if info["head"] == "reset":
+        if scope == "all":
+            curve = train_model(net, train_set, cfg, seed=seed, device=dev, desc="finetune", monitor={"test": test_set})
+        else:
+            curve = finetune_head(net, train_set, cfg, seed=seed, device=dev)
+    wall = time.perf_counter() - t0
+    final = {"test": accuracy(net, test_set, dev)}
+    meta = _run_meta("original", model["arch"], ds.num_classes, model.get("kwargs", {}), seed,
+                     {"model": model, "train": train, "seed": seed}, dev, data_hash=data_meta(data_json)["data_hash"],
+                     forget_hash=None, curve=curve, final_accuracy=final, wall_time_s=wall, n_train=len(train_set),
+                     status="ok", source="import",
+                     pretrained={"path": str(weights), "sha256": file_hash(weights, length=64), "head": info["head"],
+                                 "weights_num_classes": info["weights_num_classes"],
+                                 "finetune": scope if info["head"] == "reset" else None})
+    save_checkpoint(out_ckpt, net, meta)
+
+
+def finetune_head(net, train_set, cfg, *, seed: int, device) -> list[dict]:
+    """Train only ``net``'s linear classifier on cached pre-logit features (eval mode, no augmentation),
+    with the recipe's SGD, cosine schedule, warm-up and label smoothing; the backbone (weights and BN
+    statistics) is untouched. Returns the per-epoch curve."""
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    from unlearnbench.training import autocast, check_finite, cosine_lr, sgd
+
+    net.eval()
+    feats, labels = [], []
+    with torch.no_grad():
+        for x, y in train_set.batches(512, device=device):
+            with autocast(device):
+                feats.append(net.forward_head(net.forward_features(x), pre_logits=True).float())
+            labels.append(y)
+    f, y = torch.cat(feats), torch.cat(labels)
+    head = net.get_classifier()
+    opt = sgd(head.parameters(), cfg)
+    steps = max(1, math.ceil(len(y) / cfg.batch_size))
+    total, warmup = cfg.epochs * steps, int(cfg.warmup_epochs * steps)
+    gen = torch.Generator().manual_seed(seed)
+    curve, step = [], 0
+    for epoch in range(cfg.epochs):
+        order = torch.randperm(len(y), generator=gen).to(f.device)
+        loss_sum, correct = 0.0, 0
+        for s in range(0, len(y), cfg.batch_size):
+            idx = order[s:s + cfg.batch_size]
+            for group in opt.param_groups:
+                group["lr"] = cosine_lr(step, total, cfg.lr, warmup)
+            logits = head(f[idx])
+            loss = F.cross_entropy(logits, y[idx], label_smoothing=cfg.label_smoothing)
+            check_finite(loss, epoch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            loss_sum += float(loss.detach()) * len(idx)
+            correct += int((logits.argmax(1) == y[idx]).sum())
+        curve.append({"epoch": epoch + 1, "loss": loss_sum / len(y), "train_acc": correct / len(y),
+                      "lr": opt.param_groups[0]["lr"], "scope": "head"})
+    return curve
 
 
 def select_forget_set(scenario: dict[str, Any], data_npz: str | Path, out_json: str | Path,
                       out_ranking: str | Path | None = None, up_features: str | Path | None = None,
                       down_features: str | Path | None = None, down_json: str | Path | None = None) -> None:
     """Write the forget set of one scenario; ``top`` ranks classes with the original model's features."""
-    ds = load_npz(data_npz)
+    ds = load_prepared(data_npz)
     ranking = None
     if scenario["kind"] == "top":
         from unlearnbench.features import read_features
@@ -104,8 +210,14 @@ def select_forget_set(scenario: dict[str, Any], data_npz: str | Path, out_json: 
     write_forget_set(out_json, fs, scenario, ds.class_names)
 
 
+def evalset_images(data, evalset: str):
+    """An eval set as an image set (in-memory or file-backed): upstream ``train``/``test``, or a whole
+    downstream set (train then test)."""
+    return data.evalset(evalset)
+
+
 def evalset_arrays(data: ArrayDataset, evalset: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images and labels of an eval set: upstream ``train``/``test``, or a whole downstream set."""
+    """Images and labels of an eval set of an in-memory dataset (see :func:`evalset_images` for any kind)."""
     if evalset == "train":
         return data.x_train, data.y_train
     if evalset == "test":
@@ -113,8 +225,8 @@ def evalset_arrays(data: ArrayDataset, evalset: str) -> tuple[np.ndarray, np.nda
     return np.concatenate([data.x_train, data.x_test]), np.concatenate([data.y_train, data.y_test])
 
 
-__all__ = ["prepare_data", "train_reference", "select_forget_set", "run_unlearning", "evalset_arrays", "data_meta", "ForgetSet",
-           "load_checkpoint", "read_meta"]
+__all__ = ["prepare_data", "train_reference", "import_original", "select_forget_set", "run_unlearning",
+           "evalset_images", "evalset_arrays", "data_meta", "ForgetSet", "load_checkpoint", "read_meta"]
 
 
 def run_unlearning(instance: str, spec: dict[str, Any], original_ckpt: str | Path, data_npz: str | Path,
@@ -132,7 +244,7 @@ def run_unlearning(instance: str, spec: dict[str, Any], original_ckpt: str | Pat
     dev = setup_torch(seed, threads, device)
     model, original_meta = load_checkpoint(original_ckpt, dev)
     model = prepare_model(model, dev)
-    ds = load_npz(data_npz)
+    ds = load_prepared(data_npz).for_model(model)
     fs = read_forget_set(forget_json)
     idx = fs.splits(ds.y_train, ds.y_test)
     train_set, test_set = ds.split("train"), ds.split("test")

@@ -1,7 +1,10 @@
-"""Datasets: adapters selected by ``type:`` (procedural generator, `.npz` arrays, …), forget sets."""
-from unlearnbench.data import builtin  # noqa: F401  (registers the built-in adapters)
+"""Datasets: adapters selected by ``type:`` (procedural generator, `.npz` arrays, CIFAR, image folders,
+DomainNet lists), the prepared-dataset contract (:func:`load_prepared`: pixels in memory or file paths), and
+forget sets."""
+from unlearnbench.data import builtin, cifar, domainnet, imagefolder  # noqa: F401  (register the adapters)
 from unlearnbench.data.arrays import ArrayDataset, DatasetError, ImageArraySet, load_npz
+from unlearnbench.data.files import FileDataset, FileImageSet, load_prepared
 from unlearnbench.data.registry import DATASETS, build_dataset, check_spec, register_dataset
 
-__all__ = ["ArrayDataset", "DatasetError", "ImageArraySet", "load_npz", "DATASETS", "build_dataset", "check_spec",
-           "register_dataset"]
+__all__ = ["ArrayDataset", "DatasetError", "ImageArraySet", "load_npz", "FileDataset", "FileImageSet",
+           "load_prepared", "DATASETS", "build_dataset", "check_spec", "register_dataset"]

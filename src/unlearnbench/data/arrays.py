@@ -44,10 +44,32 @@ class ArrayDataset:
         if self.source_class is None:
             self.source_class = np.full(self.num_classes, -1, dtype=np.int64)
 
+    #: how the prepared dataset stores images (``files`` for :class:`unlearnbench.data.files.FileDataset`)
+    storage = "pixels"
+
     @property
     def num_classes(self) -> int:
         n = int(max(self.y_train.max(initial=-1), self.y_test.max(initial=-1))) + 1
         return max(n, len(self.class_names))
+
+    @property
+    def image_shape(self) -> list[int]:
+        return list(self.x_train.shape[1:])
+
+    def for_model(self, model: object = None) -> "ArrayDataset":
+        """In-memory pixels use the fixed normalisation of :class:`ImageArraySet` whatever the model."""
+        return self
+
+    def preview(self, **_: object) -> "ArrayDataset":
+        """The dataset the contact sheet draws (itself: its pixels are in memory)."""
+        return self
+
+    def evalset(self, name: str) -> "ImageArraySet":
+        """``train``, ``test``, or (any other name: a downstream eval set) the whole dataset, train then test."""
+        if name in ("train", "test"):
+            return self.split(name)
+        return ImageArraySet(np.concatenate([self.x_train, self.x_test]),
+                             np.concatenate([self.y_train, self.y_test]), self.num_classes)
 
     def split(self, name: str) -> "ImageArraySet":
         """``train`` or ``test`` as an :class:`ImageArraySet`."""
@@ -140,6 +162,19 @@ class ImageArraySet:
         """The same images with other labels (e.g. random relabelling for unlearning)."""
         out = self.subset(np.arange(len(self)))
         out.labels = np.asarray(labels, dtype=np.int64)
+        return out
+
+    def concat(self, *others: "ImageArraySet") -> "ImageArraySet":
+        """This set followed by ``others`` (which must share the class count and normalisation)."""
+        for other in others:
+            if not isinstance(other, ImageArraySet):
+                raise TypeError(f"cannot concatenate an ImageArraySet with {type(other).__name__}")
+            if other.num_classes != self.num_classes or not (torch.equal(other.mean, self.mean)
+                                                             and torch.equal(other.std, self.std)):
+                raise ValueError("concatenated image sets must share the class count and the normalisation")
+        out = self.subset(np.arange(0))
+        out.images = np.concatenate([self.images, *(o.images for o in others)])
+        out.labels = np.concatenate([self.labels, *(o.labels for o in others)])
         return out
 
     def batches(self, batch_size: int, *, train: bool = False, shuffle: bool | None = None,

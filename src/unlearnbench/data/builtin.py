@@ -65,13 +65,18 @@ def synthetic_downstream(**kwargs: Any) -> ArrayDataset:
 
 
 def _npz_classes(spec: dict[str, Any]) -> int:
-    return load_npz(spec["path"]).num_classes
+    from unlearnbench.data.files import load_prepared
+
+    return load_prepared(spec["path"]).num_classes
 
 
 @register_dataset("npz", num_classes=_npz_classes)
-def npz_dataset(*, path: str) -> ArrayDataset:
-    """Arrays ``x_train, y_train, x_test, y_test`` (uint8 N×H×W×C) in an ``.npz`` file."""
-    return load_npz(path)
+def npz_dataset(*, path: str):
+    """Arrays ``x_train, y_train, x_test, y_test`` (uint8 N×H×W×C) in an ``.npz`` file, or a prepared
+    file-backed ``.npz`` (paths; see ``data/files.py``)."""
+    from unlearnbench.data.files import load_prepared
+
+    return load_prepared(path)
 
 
 __all__ = ["synthetic_upstream", "synthetic_downstream", "npz_dataset", "DatasetError"]

@@ -1,6 +1,7 @@
 """Dataset adapters, selected by ``type:`` in the config and self-registered by name.
 
-An adapter is a function ``build(**spec) -> ArrayDataset`` whose keyword arguments are the config keys;
+An adapter is a function ``build(**spec) -> ArrayDataset | FileDataset`` (pixels in memory, or file paths:
+see ``data/files.py`` for the prepared-dataset contract) whose keyword arguments are the config keys;
 config validation checks unknown/missing keys against its signature and calls the adapter's ``check``
 (e.g. that a file exists and is readable) before any job runs. ``num_classes(spec)`` tells validation how
 many classes a dataset has (to reject a forget set larger than it).
@@ -13,11 +14,13 @@ from typing import Any, Callable
 
 from unlearnbench.data.arrays import ArrayDataset, DatasetError
 
+Dataset = Any  # ArrayDataset (pixels) | data.files.FileDataset (paths); both follow the prepared-dataset contract
+
 
 @dataclass(frozen=True)
 class Adapter:
     name: str
-    build: Callable[..., ArrayDataset]
+    build: Callable[..., Dataset]
     num_classes: Callable[[dict[str, Any]], int]
     needs_upstream: bool = False  # receives the upstream spec as ``upstream=`` (synthetic downstream sets)
 
@@ -26,7 +29,7 @@ DATASETS: dict[str, Adapter] = {}
 
 
 def register_dataset(name: str, *, num_classes: Callable[[dict[str, Any]], int], needs_upstream: bool = False):
-    def wrap(fn: Callable[..., ArrayDataset]) -> Callable[..., ArrayDataset]:
+    def wrap(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
         if name in DATASETS:
             raise ValueError(f"dataset type {name!r} is already registered")
         DATASETS[name] = Adapter(name, fn, num_classes, needs_upstream)
@@ -64,7 +67,7 @@ def check_spec(where: str, spec: dict[str, Any], upstream: dict[str, Any] | None
         raise DatasetError(f"{where}: invalid dataset arguments: {exc}") from None
 
 
-def build_dataset(spec: dict[str, Any], upstream: dict[str, Any] | None = None) -> ArrayDataset:
+def build_dataset(spec: dict[str, Any], upstream: dict[str, Any] | None = None) -> Dataset:
     ad = adapter("dataset", spec)
     return ad.build(**_with_upstream(ad, {k: v for k, v in spec.items() if k != "type"}, upstream))
 

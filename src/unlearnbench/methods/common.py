@@ -93,10 +93,7 @@ def random_subset(data: ImageArraySet, fraction: float, seed: int, purpose: str)
 
 def concat_sets(*sets: ImageArraySet) -> ImageArraySet:
     """The union of image sets that share the class count and normalisation."""
-    out = sets[0].subset(np.arange(0))
-    out.images = np.concatenate([s.images for s in sets])
-    out.labels = np.concatenate([s.labels for s in sets])
-    return out
+    return sets[0].concat(*sets[1:])
 
 
 def random_other_labels(labels: np.ndarray, gen: torch.Generator, pool: Sequence[int]) -> np.ndarray:

@@ -1,0 +1,102 @@
+# Report: leaderboards with verdicts, figures and DVC exports, from the aggregated results and the
+# checkpoint sidecars (status, wall time, curves). Outputs flagged report() — with the data contact sheets —
+# make up `snakemake --report report.html` (`make report`). File names live in unlearnbench.report.layout.
+# Three light jobs: importing the package costs more than drawing, so figures share one job.
+from types import SimpleNamespace
+
+from unlearnbench.report import layout
+from unlearnbench.report.verdicts import DEFAULT_THRESHOLDS
+
+SUMMARY = f"{OUT}/results/summary.parquet"
+RESULTS = f"{OUT}/results/results.parquet"
+FIGURES = {"logit_vs_repr": "Logit vs. representation", "knn": "Downstream k-NN", "probe": "Probe recovery",
+           "cka_layers": "CKA per layer", "curves": "Training and unlearning curves"}
+
+
+def report_sidecars():
+    """Checkpoint sidecars of every evaluated model, keyed ``scenario/seed/method`` (see report.sources)."""
+    return {f"{sc}/{seed}/{m}": checkpoint(evaluated_model(SimpleNamespace(scenario=sc, seed=seed, method=m))) + ".json"
+            for sc in SCENARIOS for seed in SEEDS for m in evaluated_methods(sc)}
+
+
+REPORT_INPUTS = {"summary": SUMMARY, "results": RESULTS, "sidecars": sorted(set(report_sidecars().values()))}
+REPORT_PARAMS = {
+    "sidecars": as_json(report_sidecars()),
+    "scenarios": as_json({sc: {"kind": SCENARIO[sc]["kind"], "methods": evaluated_methods(sc)} for sc in SCENARIOS}),
+    "thresholds": as_json(DEFAULT_THRESHOLDS.as_dict()),
+    "out": OUT,
+    "code": code_hash("report"),
+}
+
+
+def figures(fmt):
+    """Every figure file of one format; PNGs are flagged for the HTML report."""
+    items = [(name, None) for name in layout.OVERVIEW_PLOTS]
+    items += [(name, sc) for name in layout.SCENARIO_PLOTS for sc in SCENARIOS]
+    paths = [(str(layout.plot_file(OUT, name, fmt, sc)), name, sc) for name, sc in items]
+    if fmt != "png":
+        return [p for p, _, _ in paths]
+    return [report(p, caption=f"../report/{name}.rst", category="Figures", subcategory=FIGURES[name],
+                   labels={"figure": FIGURES[name], "scenario": sc or "all scenarios"}) for p, name, sc in paths]
+
+
+def report_targets():
+    targets = [str(layout.combined_leaderboard(OUT)), str(layout.metrics_json(OUT))]
+    targets += [str(layout.leaderboard_file(OUT, sc, fmt)) for sc in SCENARIOS for fmt in ("md", "csv", "html")]
+    targets += [str(layout.plot_table(OUT, name)) for name in layout.PLOT_TABLES]
+    return targets + [str(p) for fmt in layout.IMAGE_FORMATS for p in figures(fmt)]
+
+
+rule leaderboard:
+    input:
+        **REPORT_INPUTS,
+    output:
+        combined=report(str(layout.combined_leaderboard(OUT)), caption="../report/leaderboard.rst",
+                        category="Leaderboard", labels={"scenario": "all scenarios", "format": "CSV (numeric)"}),
+        html=[report(str(layout.leaderboard_file(OUT, sc, "html")), caption="../report/leaderboard.rst",
+                     category="Leaderboard", labels={"scenario": sc, "format": "table"}) for sc in SCENARIOS],
+        md=[str(layout.leaderboard_file(OUT, sc, "md")) for sc in SCENARIOS],
+        csv=[str(layout.leaderboard_file(OUT, sc, "csv")) for sc in SCENARIOS],
+    params:
+        **REPORT_PARAMS,
+    threads: 1
+    log:
+        f"{OUT}/logs/report/leaderboard.log",
+    benchmark:
+        f"{OUT}/benchmarks/report/leaderboard.tsv"
+    script:
+        "../workflow_scripts/report_leaderboard.py"
+
+
+rule plots:
+    input:
+        **REPORT_INPUTS,
+    output:
+        png=figures("png"),
+        svg=figures("svg"),
+    params:
+        **REPORT_PARAMS,
+    threads: 1
+    log:
+        f"{OUT}/logs/report/plots.log",
+    benchmark:
+        f"{OUT}/benchmarks/report/plots.tsv"
+    script:
+        "../workflow_scripts/report_plots.py"
+
+
+rule exports:
+    input:
+        **REPORT_INPUTS,
+    output:
+        metrics=str(layout.metrics_json(OUT)),
+        tables=[str(layout.plot_table(OUT, name)) for name in layout.PLOT_TABLES],
+    params:
+        **REPORT_PARAMS,
+    threads: 1
+    log:
+        f"{OUT}/logs/report/exports.log",
+    benchmark:
+        f"{OUT}/benchmarks/report/exports.tsv"
+    script:
+        "../workflow_scripts/report_exports.py"

@@ -1,0 +1,24 @@
+"""The results/report layer: leaderboards with verdicts, figures, DVC exports, from an experiment's outputs.
+
+Submodules (imported on demand, so ``import unlearnbench.report`` stays light — no matplotlib):
+:mod:`.layout` (file names), :mod:`.sources` (loading summary, raw CKA rows, checkpoint sidecars),
+:mod:`.verdicts` (thresholds and verdict rules), :mod:`.leaderboard` (Markdown/CSV/HTML tables),
+:mod:`.plotdata` (tidy plot tables), :mod:`.plots` (matplotlib figures), :mod:`.exports` (metrics.json,
+plot CSVs). :func:`build_report` runs all of them on an outputs folder (used by the benchmark).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def build_report(out: str | Path, dest: str | Path | None = None) -> list[Path]:
+    """Leaderboards, figures and exports for the outputs folder ``out`` (written under ``dest``, default
+    ``out``), discovering scenarios and sidecars from the files themselves."""
+    from unlearnbench.report.exports import write_exports
+    from unlearnbench.report.leaderboard import write_leaderboards
+    from unlearnbench.report.plots import write_plots
+    from unlearnbench.report.sources import discover
+
+    dest = out if dest is None else dest
+    data = discover(out)
+    return write_leaderboards(data, dest) + write_exports(data, dest) + write_plots(data, dest)

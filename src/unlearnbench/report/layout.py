@@ -1,0 +1,64 @@
+"""Where the report layer writes, relative to an experiment's outputs folder ``{output_root}/{experiment}``.
+
+One place for these names: ``rules/report.smk``, :mod:`unlearnbench.where` and the benchmark all use it.
+
+``report/``
+    ``leaderboard.csv`` (every scenario, numeric), ``leaderboard/{scenario}.{md,csv,html}``,
+    ``metrics.json`` (``dvc metrics``), ``plots/{name}.{png,svg}`` and the plot data ``plots/{name}.csv``
+    (``dvc plots``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+REPORT_DIR = "report"
+#: figures drawn once for the whole experiment (one panel or bar group per scenario)
+OVERVIEW_PLOTS = ("logit_vs_repr", "knn", "probe")
+#: figures drawn once per scenario, named ``{name}_{scenario}``
+SCENARIO_PLOTS = ("cka_layers", "curves")
+#: tidy CSVs of the plotted data, for ``dvc plots``
+PLOT_TABLES = ("logit_vs_repr", "cka_layers", "knn", "probe", "curves")
+IMAGE_FORMATS = ("png", "svg")
+#: written by ``snakemake --report`` (``make report``) in the workflow directory
+REPORT_HTML = "report.html"
+
+
+def report_dir(out: str | Path) -> Path:
+    return Path(out) / REPORT_DIR
+
+
+def combined_leaderboard(out: str | Path) -> Path:
+    return report_dir(out) / "leaderboard.csv"
+
+
+def leaderboard_file(out: str | Path, scenario: str, fmt: str) -> Path:
+    """``fmt`` is ``md``, ``csv`` or ``html``."""
+    return report_dir(out) / "leaderboard" / f"{scenario}.{fmt}"
+
+
+def metrics_json(out: str | Path) -> Path:
+    return report_dir(out) / "metrics.json"
+
+
+def plot_dir(out: str | Path) -> Path:
+    return report_dir(out) / "plots"
+
+
+def plot_file(out: str | Path, name: str, fmt: str, scenario: str | None = None) -> Path:
+    stem = name if scenario is None else f"{name}_{scenario}"
+    return plot_dir(out) / f"{stem}.{fmt}"
+
+
+def plot_table(out: str | Path, name: str) -> Path:
+    return plot_dir(out) / f"{name}.csv"
+
+
+def sidecar(out: str | Path, scenario: str, seed: int, method: str) -> Path:
+    """The checkpoint sidecar of the model a (scenario, seed, method) row was computed from."""
+    if method == "original":
+        model = "original"
+    elif method == "retrain":
+        model = f"retrain/{scenario}/seed{seed}"
+    else:
+        model = f"unlearn/{scenario}/seed{seed}/{method}"
+    return Path(out) / "models" / f"{model}.safetensors.json"

@@ -1,0 +1,182 @@
+"""Per-scenario leaderboards: one row per method (references included), from ``summary.parquet``.
+
+Columns: forget-train / forget-test / retain-test accuracy, MIA (SVC), pre-logit CKA to the original and to
+the retrained model (forget-train), downstream k-NN per downstream set, linear-probe recovery (forget-test),
+``gap_logit``, ``gap_repr``, ``harmonic`` (see :mod:`unlearnbench.aggregate`), the verdict
+(:mod:`unlearnbench.report.verdicts`), status and wall time (mean over seeds of the checkpoint sidecars'
+``wall_time_s``; the original model's is its one training run).
+
+Rows: ``retrain`` first (the reference), then by harmonic score, best first; methods without a score last.
+Every method the config expects in a scenario gets a row even when it has no results (status ``missing``);
+missing numbers render as "—". Outputs per scenario: Markdown and HTML (formatted, "0.912 ± 0.013" when
+several seeds ran) and CSV (numeric: ``q`` and ``q_ci95`` columns); plus one combined CSV.
+"""
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from unlearnbench.atomic import atomic_path, write_text
+from unlearnbench.report import layout
+from unlearnbench.report.sources import REFERENCES, ReportData
+from unlearnbench.report.verdicts import DEFAULT_THRESHOLDS, Thresholds, scenario_verdicts
+
+MISSING = "—"
+#: (summary quantity, column header); ``{ds}`` expands to every downstream set
+QUANTITIES = [("forget_train_acc", "forget-train acc"), ("forget_test_acc", "forget-test acc"),
+              ("retain_test_acc", "retain-test acc"), ("mia_svc", "MIA (SVC)"),
+              ("cka_to_original", "CKA→original"), ("cka_to_retrain", "CKA→retrain"),
+              ("knn_{ds}", "k-NN {ds}"), ("probe_forget_test", "probe recovery"), ("gap_logit", "gap logit"),
+              ("gap_repr", "gap repr"), ("harmonic", "harmonic")]
+INFO = ["method", "algorithm", "verdict", "verdict_reason", "status", "n_seeds", "wall_time_s"]
+
+
+def quantities(downstream: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for q, header in QUANTITIES:
+        out += [(q.format(ds=ds), header.format(ds=ds)) for ds in downstream] if "{ds}" in q else [(q, header)]
+    return out
+
+
+def run_status(runs: pd.DataFrame) -> str:
+    """A method's status from its sidecars, in the summary's wording."""
+    bad = int((runs["status"] != "ok").sum())
+    return "ok" if bad == 0 else f"diverged ({bad}/{len(runs)} runs)"
+
+
+def scenario_table(data: ReportData, scenario: str, th: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
+    """Numeric leaderboard of one scenario, sorted (see module docstring)."""
+    qs = [q for q, _ in quantities(data.downstream())]
+    s = data.summary[data.summary["scenario"] == scenario]
+    means = s.set_index(["method", "quantity"])["mean"].unstack("quantity").reindex(columns=qs)
+    ci95 = s.set_index(["method", "quantity"])["ci95"].unstack("quantity").reindex(columns=qs)
+    runs = data.runs[data.runs["scenario"] == scenario]
+    expected = data.scenarios.get(scenario, {}).get("methods", [])
+    methods = list(dict.fromkeys([*expected, *means.index, *runs["method"].unique()]))
+    by_method = s.groupby("method")
+    status = {m: str(g["status"].iloc[0]) for m, g in by_method}
+    status.update({m: run_status(g) for m, g in runs.groupby("method") if m not in status})
+    status.update({m: "missing" for m in methods if m not in status})
+    means = means.reindex(methods)
+    verdicts = scenario_verdicts(means, status, kind=data.scenarios.get(scenario, {}).get("kind", "class"),
+                                 downstream=data.downstream(), th=th)
+    table = pd.DataFrame({
+        "method": methods,
+        "algorithm": [by_method.get_group(m)["algorithm"].iloc[0] if m in by_method.groups else MISSING
+                      for m in methods],
+        "verdict": verdicts.loc[methods, "verdict"].to_numpy(),
+        "verdict_reason": verdicts.loc[methods, "verdict_reason"].to_numpy(),
+        "status": [status[m] for m in methods],
+        "n_seeds": [int(by_method.get_group(m)["n_seeds"].max()) if m in by_method.groups else 0 for m in methods],
+        "wall_time_s": runs.groupby("method")["wall_time_s"].mean().reindex(methods).to_numpy(),
+    })
+    for q in qs:
+        table[q] = means[q].to_numpy()
+        table[f"{q}_ci95"] = ci95[q].reindex(methods).to_numpy()
+    order = sorted(range(len(table)), key=lambda i: (table["method"][i] != "retrain",
+                                                     math.isnan(table["harmonic"][i]), -_nan0(table["harmonic"][i]),
+                                                     table["method"][i]))
+    table = table.iloc[order].reset_index(drop=True)
+    table.insert(0, "rank", range(1, len(table) + 1))
+    return table
+
+
+def _nan0(x: float) -> float:
+    return 0.0 if math.isnan(x) else x
+
+
+def fmt_value(mean: float, ci: float = math.nan, digits: int = 3) -> str:
+    """``0.912 ± 0.013`` (CI shown only when finite, i.e. several seeds), ``—`` when missing."""
+    if mean is None or not math.isfinite(mean):
+        return MISSING
+    if ci is not None and math.isfinite(ci):
+        return f"{mean:.{digits}f} ± {ci:.{digits}f}"
+    return f"{mean:.{digits}f}"
+
+
+def fmt_seconds(s: float) -> str:
+    if s is None or not math.isfinite(s):
+        return MISSING
+    return f"{s:.1f} s" if s < 120 else f"{s / 60:.1f} min"
+
+
+def display_table(table: pd.DataFrame, downstream: list[str]) -> pd.DataFrame:
+    """The formatted (string) leaderboard shown in Markdown and HTML."""
+    out = pd.DataFrame({"#": table["rank"].astype(str),
+                        "method": [m if a in (m, MISSING) else f"{m} ({a})"
+                                   for m, a in zip(table["method"], table["algorithm"])],
+                        "verdict": table["verdict"]})
+    for q, header in quantities(downstream):
+        out[header] = [fmt_value(m, c) for m, c in zip(table[q], table[f"{q}_ci95"])]
+    out["seeds"] = [str(n) if n else MISSING for n in table["n_seeds"]]
+    out["status"] = table["status"]
+    out["wall time"] = [fmt_seconds(s) for s in table["wall_time_s"]]
+    out["why"] = table["verdict_reason"]
+    return out
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    def cell(x) -> str:
+        return str(x).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(c) for c in frame.columns) + " |",
+             "|" + "|".join("---" for _ in frame.columns) + "|"]
+    lines += ["| " + " | ".join(cell(x) for x in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _intro(data: ReportData, scenario: str, th: Thresholds) -> tuple[str, list[str]]:
+    kind = data.scenarios.get(scenario, {}).get("kind", "?")
+    title = f"Leaderboard — scenario {scenario} (kind: {kind})"
+    notes = ["Sorted by harmonic score (higher = closer to the retrained model on both logits and "
+             "representations); retrain is the reference row.",
+             "Means over seeds, ± 95 % CI half-width when several seeds ran. Accuracies, MIA, CKA, k-NN and "
+             "probe recovery are fractions in [0, 1]; gaps are mean |metric − retrain|. "
+             f"{MISSING} = not available.",
+             f"Verdict thresholds (unlearnbench.report.verdicts): {th.describe()}."]
+    return title, notes
+
+
+def render_markdown(data: ReportData, scenario: str, table: pd.DataFrame, th: Thresholds) -> str:
+    title, notes = _intro(data, scenario, th)
+    return (f"# {title}\n\n" + "\n".join(f"- {n}" for n in notes) + "\n\n" + markdown_table(display_table(table, data.downstream()))
+            + "\n")
+
+
+def render_html(data: ReportData, scenario: str, table: pd.DataFrame, th: Thresholds) -> str:
+    title, notes = _intro(data, scenario, th)
+    body = display_table(table, data.downstream()).to_html(index=False, escape=True, border=0, na_rep=MISSING)
+    style = ("body{font-family:sans-serif;font-size:13px;margin:1em}table{border-collapse:collapse}"
+             "th,td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}"
+             "th{background:#f3f3f3}td:nth-child(2),td:nth-child(3),td:last-child{text-align:left}")
+    paras = "".join(f"<p>{html.escape(n)}</p>" for n in notes)
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body><h2>{html.escape(title)}</h2>{paras}{body}</body></html>\n")
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path, suffix=".tmp.csv") as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def write_leaderboards(data: ReportData, out: str | Path, th: Thresholds = DEFAULT_THRESHOLDS) -> list[Path]:
+    """Write every scenario's Markdown/CSV/HTML and the combined CSV under ``{out}/report``."""
+    written, tables = [], []
+    for scenario in data.scenarios:
+        table = scenario_table(data, scenario, th)
+        tables.append(table.assign(scenario=scenario))
+        paths = {fmt: layout.leaderboard_file(out, scenario, fmt) for fmt in ("md", "csv", "html")}
+        write_text(paths["md"], render_markdown(data, scenario, table, th))
+        write_text(paths["html"], render_html(data, scenario, table, th))
+        _write_csv(table, paths["csv"])
+        written += paths.values()
+    combined = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["scenario", *INFO])
+    combined = combined[["scenario", *[c for c in combined.columns if c != "scenario"]]]
+    _write_csv(combined, layout.combined_leaderboard(out))
+    return [*written, layout.combined_leaderboard(out)]
+
+
+__all__ = ["scenario_table", "display_table", "write_leaderboards", "fmt_value", "quantities", "REFERENCES"]

@@ -1,0 +1,95 @@
+"""Tidy tables behind every figure; :mod:`~unlearnbench.report.plots` draws them and
+:mod:`~unlearnbench.report.exports` writes them as CSV for ``dvc plots``. Means over seeds throughout.
+
+* :func:`board` — every scenario's numeric leaderboard stacked (the source of the scalar plots).
+* :func:`logit_vs_repr` — per (scenario, method): the forget accuracy that matters for the scenario
+  (see :func:`~unlearnbench.report.verdicts.forget_quantity`), its signed gap to retrain
+  (method − retrain), CKA to the original, the verdict's CKA threshold, the verdict.
+* :func:`knn` / :func:`probe` — downstream k-NN accuracy per downstream set / linear-probe recovery on the
+  forget-test classes, with ci95.
+* :func:`cka_layers` — linear CKA (biased, forget-train) per layer in network order, to each reference.
+* :func:`curves` — per-epoch training (references) and unlearning (methods) curves from the sidecars.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from unlearnbench.report.leaderboard import scenario_table
+from unlearnbench.report.sources import REFERENCES, ReportData, layer_order
+from unlearnbench.report.verdicts import DEFAULT_THRESHOLDS, Thresholds, cka_threshold, forget_quantity
+
+ROLE = {"original": "original", "retrain": "retrain"}
+
+
+def role(method: str) -> str:
+    return ROLE.get(method, "method")
+
+
+def board(data: ReportData, th: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
+    tables = [scenario_table(data, sc, th).assign(scenario=sc) for sc in data.scenarios]
+    if not tables:
+        return pd.DataFrame(columns=["scenario", "method"])
+    out = pd.concat(tables, ignore_index=True)
+    return out[["scenario", *[c for c in out.columns if c != "scenario"]]]
+
+
+def _row(frame: pd.DataFrame, method: str) -> dict | None:
+    rows = frame[frame["method"] == method]
+    return rows.iloc[0].to_dict() if len(rows) else None
+
+
+def logit_vs_repr(data: ReportData, board_: pd.DataFrame, th: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
+    parts = []
+    for sc, rows in board_.groupby("scenario", sort=False):
+        fq = forget_quantity(data.scenarios.get(sc, {}).get("kind", "class"))
+        ref = _row(rows, "retrain")
+        ref_acc = ref[fq] if ref else float("nan")
+        parts.append(pd.DataFrame({
+            "scenario": sc, "method": rows["method"], "role": rows["method"].map(role), "forget_quantity": fq,
+            "forget_acc": rows[fq], "retrain_forget_acc": ref_acc, "forget_gap": rows[fq] - ref_acc,
+            "cka_to_original": rows["cka_to_original"],
+            "cka_threshold": cka_threshold(ref, _row(rows, "original"), th), "verdict": rows["verdict"]}))
+    cols = ["scenario", "method", "role", "forget_quantity", "forget_acc", "retrain_forget_acc", "forget_gap",
+            "cka_to_original", "cka_threshold", "verdict"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+
+
+def knn(data: ReportData, board_: pd.DataFrame) -> pd.DataFrame:
+    parts = [pd.DataFrame({"scenario": board_["scenario"], "method": board_["method"],
+                           "role": board_["method"].map(role), "downstream": ds, "knn_acc": board_[f"knn_{ds}"],
+                           "ci95": board_[f"knn_{ds}_ci95"]}) for ds in data.downstream()]
+    cols = ["scenario", "method", "role", "downstream", "knn_acc", "ci95"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+
+
+def probe(board_: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"scenario": board_["scenario"], "method": board_["method"],
+                         "role": board_["method"].map(role), "probe_acc": board_.get("probe_forget_test"),
+                         "ci95": board_.get("probe_forget_test_ci95")})
+
+
+def cka_layers(data: ReportData) -> pd.DataFrame:
+    cols = ["scenario", "method", "role", "reference", "layer", "layer_index", "cka", "n_seeds"]
+    frame = data.layer_cka
+    if frame.empty:
+        return pd.DataFrame(columns=cols)
+    order = {name: i for i, name in enumerate(layer_order(frame["layer"]))}
+    out = (frame.groupby(["scenario", "method", "reference", "layer"])["value"]
+           .agg(cka="mean", n_seeds="count").reset_index())
+    out["layer_index"] = out["layer"].map(order)
+    out["role"] = out["method"].map(role)
+    return out.sort_values(["scenario", "reference", "method", "layer_index"])[cols].reset_index(drop=True)
+
+
+def curves(data: ReportData) -> pd.DataFrame:
+    cols = ["scenario", "method", "role", "phase", "epoch", "key", "value", "n_seeds"]
+    frame = data.curves
+    if frame.empty:
+        return pd.DataFrame(columns=cols)
+    out = (frame.groupby(["scenario", "method", "phase", "epoch", "key"])["value"]
+           .agg(value="mean", n_seeds="count").reset_index())
+    out["role"] = out["method"].map(role)
+    return out[cols]
+
+
+__all__ = ["board", "logit_vs_repr", "knn", "probe", "cka_layers", "curves", "REFERENCES"]

@@ -1,0 +1,175 @@
+"""Everything the report reads, gathered into one :class:`ReportData`.
+
+* ``summary`` — ``results/summary.parquet`` from :mod:`unlearnbench.aggregate` (means, ci95 over seeds).
+* ``layer_cka`` — the per-layer linear CKA rows of ``results/results.parquet`` (biased, forget-train), the
+  only raw rows the report needs; read with a Parquet filter so large result tables stay cheap.
+* ``runs`` — one row per (scenario, seed, method) from the checkpoint sidecars: ``status`` and
+  ``wall_time_s``. The original model is one checkpoint shared by every scenario.
+* ``curves`` — the per-epoch ``curve`` of every sidecar in long form (phase ``training`` for the
+  references, ``unlearning`` for methods).
+* ``scenarios`` — per scenario its ``kind`` (``random``/``top``/``samples``) and the methods expected in
+  it, in order. From the config in the workflow; :func:`discover` rebuilds it from the outputs folder.
+
+Nothing here fails on a partial run: a missing file or key becomes an absent row.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from unlearnbench.report import layout
+
+REFERENCES = ("original", "retrain")
+PRE = "pre_logits"
+#: curve keys that are bookkeeping, not a learning curve
+CURVE_SKIP = {"epoch", "lr", "seconds", "img_per_s"}
+LAYER_CKA_FILTER = [("metric", "==", "cka"), ("variant", "==", "biased"), ("split", "==", "forget_train")]
+
+
+@dataclass
+class ReportData:
+    summary: pd.DataFrame
+    scenarios: dict[str, dict[str, Any]]
+    runs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["scenario", "seed", "method",
+                                                                             "status", "wall_time_s"]))
+    curves: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["scenario", "seed", "method",
+                                                                               "phase", "epoch", "key", "value"]))
+    layer_cka: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["scenario", "seed", "method",
+                                                                                  "layer", "reference", "value"]))
+
+    def methods(self) -> list[str]:
+        """Every method of the experiment, references first: fixes colours across all figures."""
+        seen = {m for info in self.scenarios.values() for m in info["methods"]} | set(self.summary["method"])
+        return [*[r for r in REFERENCES if r in seen], *sorted(seen - set(REFERENCES))]
+
+    def downstream(self) -> list[str]:
+        qs = self.summary["quantity"].unique()
+        return sorted(q.removeprefix("knn_") for q in qs if q.startswith("knn_") and q != "knn_forget_test")
+
+
+def natural_key(name: str) -> list:
+    return [int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", name)]
+
+
+def layer_order(layers) -> list[str]:
+    """Network order of layer names: natural sort (``stage2`` < ``stage10``), ``pre_logits``/``logits`` last."""
+    tail = {PRE: 1, "logits": 2}
+    return sorted(set(layers), key=lambda n: (tail.get(n, 0), natural_key(n)))
+
+
+def read_sidecar(path: str | Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _finite(x: Any) -> float:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return math.nan
+    return x if math.isfinite(x) else math.nan
+
+
+def load_runs(sidecars: Mapping[tuple[str, int, str], str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``runs`` and ``curves`` frames from sidecar paths keyed by (scenario, seed, method)."""
+    runs, curves, cache = [], [], {}
+    for (scenario, seed, method), path in sidecars.items():
+        if str(path) not in cache:
+            cache[str(path)] = read_sidecar(path)
+        meta = cache[str(path)]
+        if meta is None:
+            continue
+        key = {"scenario": scenario, "seed": int(seed), "method": method}
+        runs.append({**key, "status": meta.get("status", "ok"), "wall_time_s": _finite(meta.get("wall_time_s"))})
+        phase = "training" if method in REFERENCES else "unlearning"
+        before = (meta.get("accuracy_before") or {}) if phase == "unlearning" else {}
+        curves += [{**key, "phase": phase, "epoch": 0, "key": f"{k}_acc", "value": _finite(v)}
+                   for k, v in before.items()]
+        for i, point in enumerate(meta.get("curve") or []):
+            epoch = point.get("epoch", i + 1)
+            curves += [{**key, "phase": phase, "epoch": int(epoch), "key": k, "value": _finite(v)}
+                       for k, v in point.items() if k not in CURVE_SKIP and isinstance(v, (int, float))]
+    empty = ReportData(pd.DataFrame(), {})
+    return (pd.DataFrame(runs, columns=empty.runs.columns), pd.DataFrame(curves, columns=empty.curves.columns))
+
+
+def read_layer_cka(results: str | Path | pd.DataFrame) -> pd.DataFrame:
+    cols = ["scenario", "seed", "method", "layer", "reference", "value"]
+    if isinstance(results, pd.DataFrame):
+        mask = pd.Series(True, index=results.index)
+        for col, _, val in LAYER_CKA_FILTER:
+            mask &= results[col] == val
+        return results.loc[mask, cols].reset_index(drop=True)
+    return pd.read_parquet(results, columns=cols, filters=LAYER_CKA_FILTER)
+
+
+def default_scenarios(summary: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Scenario info from the summary alone: the methods present, and kind ``class`` or ``samples``
+    depending on whether a forget-test accuracy exists."""
+    out = {}
+    for sc, rows in summary.groupby("scenario", sort=True):
+        kind = "class" if (rows["quantity"] == "forget_test_acc").any() else "samples"
+        methods = set(rows["method"])
+        out[sc] = {"kind": kind, "methods": [*[r for r in REFERENCES if r in methods],
+                                              *sorted(methods - set(REFERENCES))]}
+    return out
+
+
+def load_report_data(summary: str | Path | pd.DataFrame, *, results: str | Path | pd.DataFrame | None = None,
+                     sidecars: Mapping[tuple[str, int, str], str | Path] | None = None,
+                     scenarios: Mapping[str, Mapping[str, Any]] | None = None) -> ReportData:
+    summary = summary if isinstance(summary, pd.DataFrame) else pd.read_parquet(summary)
+    info = default_scenarios(summary)
+    for sc, spec in (scenarios or {}).items():
+        info[sc] = {"kind": spec.get("kind") or info.get(sc, {}).get("kind", "class"),
+                    "methods": list(spec.get("methods") or info.get(sc, {}).get("methods", []))}
+    data = ReportData(summary=summary, scenarios=dict(sorted(info.items())))
+    if sidecars:
+        data.runs, data.curves = load_runs(sidecars)
+    if results is not None:
+        data.layer_cka = read_layer_cka(results)
+    return data
+
+
+def parse_sidecar_keys(mapping: Mapping[str, str]) -> dict[tuple[str, int, str], str]:
+    """Sidecar mapping as passed through a rule's params: ``"scenario/seed/method" -> path``."""
+    out = {}
+    for key, path in mapping.items():
+        scenario, seed, method = key.split("/")
+        out[(scenario, int(seed), method)] = path
+    return out
+
+
+def from_rule(snakemake: Any) -> ReportData:
+    """ReportData of a report rule: inputs ``summary`` (+ ``results``), params ``sidecars`` and ``scenarios``
+    (canonical JSON, see ``rules/report.smk``)."""
+    from unlearnbench.workflow import param
+
+    results = getattr(snakemake.input, "results", None)
+    return load_report_data(snakemake.input.summary, results=results,
+                            sidecars=parse_sidecar_keys(param(snakemake, "sidecars")),
+                            scenarios=param(snakemake, "scenarios"))
+
+
+def discover(out: str | Path) -> ReportData:
+    """Load what an outputs folder holds (no config needed): summary, per-layer CKA, sidecars, scenario kinds."""
+    out = Path(out)
+    summary = pd.read_parquet(out / "results" / "summary.parquet")
+    kinds = {}
+    for sc in summary["scenario"].unique():
+        fs = read_sidecar(out / "forget_sets" / f"{sc}.json") or {}
+        kinds[sc] = fs.get("kind")
+    results = out / "results" / "results.parquet"
+    runs = pd.read_parquet(results, columns=["scenario", "seed", "method"]).drop_duplicates()
+    sidecars = {(r.scenario, int(r.seed), r.method): layout.sidecar(out, r.scenario, int(r.seed), r.method)
+                for r in runs.itertuples()}
+    return load_report_data(summary, results=results, sidecars=sidecars,
+                            scenarios={sc: {"kind": k} for sc, k in kinds.items()})

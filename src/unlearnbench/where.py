@@ -1,0 +1,79 @@
+"""``python -m unlearnbench.where --configfile config.yaml``: where a config's leaderboard, plots and report are.
+
+``make run`` calls it at the end. The config is read the way Snakemake reads it — the workflow's
+``config.yaml`` first, then ``--configfile`` merged over it — and validated (defaults filled in) to find
+``{output_root}/{experiment}``; file names come from :mod:`unlearnbench.report.layout`. Paths are printed
+relative to the working directory, each marked when it does not exist yet.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from unlearnbench.config import ConfigError, load_yaml, validate_config
+from unlearnbench.report import layout
+
+DEFAULT_CONFIG = "config.yaml"
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_config(configfile: str | Path, workdir: str | Path = ".") -> dict[str, Any]:
+    """The merged config; validated when possible (an invalid one still names its outputs folder)."""
+    default = Path(workdir) / DEFAULT_CONFIG
+    cfg = load_yaml(default) if default.is_file() else {}
+    cfg = _merge(cfg, load_yaml(configfile))
+    try:
+        return validate_config(cfg)
+    except ConfigError as exc:
+        print(f"unlearnbench.where: warning: {configfile}: {exc}", file=sys.stderr)
+        return {"output_root": "outputs", "experiment": "default", "scenarios": [], **cfg}
+
+
+def locations(cfg: dict[str, Any], workdir: str | Path = ".") -> list[tuple[str, Path, str]]:
+    """(what, path, note) for the leaderboards, figures, DVC metrics and the HTML report."""
+    out = Path(workdir) / cfg["output_root"] / cfg["experiment"]
+    scenarios = [s["name"] for s in cfg.get("scenarios", [])]
+    n_figures = len(layout.OVERVIEW_PLOTS) + len(layout.SCENARIO_PLOTS) * len(scenarios)
+    rows = [("leaderboard", layout.combined_leaderboard(out), "all scenarios, numeric")]
+    rows += [("", layout.leaderboard_file(out, sc, "md"), f"scenario {sc}; .csv/.html beside it") for sc in scenarios]
+    rows += [("plots", layout.plot_dir(out), f"{n_figures} figures as PNG + SVG, plot data as CSV"),
+             ("", layout.plot_file(out, "logit_vs_repr", "png"), "logit vs. representation map"),
+             ("metrics", layout.metrics_json(out), "dvc metrics"),
+             ("report", Path(workdir) / layout.REPORT_HTML, "make report")]
+    return rows
+
+
+def render(cfg: dict[str, Any], configfile: str, workdir: str | Path = ".") -> str:
+    lines = [f"unlearnbench: experiment {cfg['experiment']!r} ({configfile}), "
+             f"outputs in {Path(cfg['output_root']) / cfg['experiment']}/"]
+    for what, path, note in locations(cfg, workdir):
+        shown = f"{path.relative_to(workdir) if path.is_relative_to(workdir) else path}{'/' if path.is_dir() else ''}"
+        status = "" if path.exists() else ", not built yet"
+        lines.append(f"  {what:<12} {shown}  ({note}{status})")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m unlearnbench.where", description=__doc__.splitlines()[0])
+    parser.add_argument("--configfile", default=DEFAULT_CONFIG, help="the config given to snakemake")
+    parser.add_argument("--directory", default=".", help="the workflow directory (default: current)")
+    args = parser.parse_args(argv)
+    try:
+        cfg = read_config(args.configfile, args.directory)
+    except ConfigError as exc:
+        print(f"unlearnbench.where: {exc}", file=sys.stderr)
+        return 1
+    print(render(cfg, args.configfile, args.directory))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Evaluation stage: results schema and provenance, one forward pass per (model, eval set), clear
+errors for inconsistent inputs, NaN features from a diverged model become rows with that status."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from unlearnbench.aggregate import per_seed_summary
+from unlearnbench.evaluation import EvaluationError, evaluate_model
+from unlearnbench.results import COLUMNS, SCHEMA, read_results
+
+
+def test_results_have_the_schema_and_provenance(quick_out):
+    table = pq.read_table(quick_out / "results" / "results.parquet")
+    assert table.schema.equals(SCHEMA, check_metadata=False)
+    frame = table.to_pandas()
+    assert list(frame.columns) == list(COLUMNS)
+    for col in ("config_hash", "forget_hash", "data_hash", "code_version", "package_versions", "device"):
+        assert (frame[col].str.len() > 0).all(), col
+    assert set(frame["method"]) == {"original", "retrain", "ga", "bs"}
+    assert set(frame.loc[frame["method"] == "bs", "scenario"]) == {"random1"}  # its explicit scenario list
+    assert {"accuracy", "mia", "cka", "knn", "probe"} <= set(frame["metric"])
+    assert set(frame.loc[frame["metric"] == "cka", "reference"]) == {"original", "retrain"}
+    assert not frame.duplicated(["scenario", "seed", "method", "evalset", "split", "metric", "variant", "layer",
+                                 "reference"]).any()
+    # the forget-set hash in every row is the one written by select_forget_set
+    for scenario, rows in frame.groupby("scenario"):
+        fs = json.loads((quick_out / "forget_sets" / f"{scenario}.json").read_text())
+        assert set(rows["forget_hash"]) == {fs["forget_hash"]}
+
+
+def test_one_forward_pass_per_model_and_evalset(quick_out):
+    sidecars = list((quick_out / "features").rglob("*.safetensors.json"))
+    pairs = Counter()
+    for side in sidecars:
+        meta = json.loads(side.read_text())
+        pairs[(meta["checkpoint"], meta["evalset"])] += meta["forward_passes"]
+    models = {m for m, _ in pairs}
+    n_checkpoints = len(list((quick_out / "models").rglob("*.safetensors")))
+    assert len(models) == n_checkpoints  # every model extracted exactly once …
+    assert set(pairs.values()) == {1} and len(pairs) == n_checkpoints * 4  # … on each of 4 eval sets, once
+
+
+def test_reference_rows_behave_like_references(quick_out):
+    frame = read_results(quick_out / "results" / "results.parquet")
+    cka = frame[(frame["metric"] == "cka") & (frame["variant"] == "biased")]
+    self_orig = cka[(cka["method"] == "original") & (cka["reference"] == "original")]["value"]
+    self_retrain = cka[(cka["method"] == "retrain") & (cka["reference"] == "retrain")]["value"]
+    assert np.allclose(self_orig, 1.0, atol=1e-5) and np.allclose(self_retrain, 1.0, atol=1e-5)
+    summary = per_seed_summary(frame)
+    gaps = summary[(summary["method"] == "retrain") & summary["quantity"].isin(["gap_logit", "gap_repr"])]
+    assert np.allclose(gaps["value"], 0.0)
+
+
+def _evaluate(quick_out, tmp_path, features, method="ga", scenario="random1"):
+    out = tmp_path / "rows.parquet"
+    ckpt = quick_out / "models" / ("original" if method == "original" else f"unlearn/{scenario}/seed0/{method}")
+    evaluate_model(scenario=scenario, seed=0, method=method, algorithm="gradient_ascent",
+                   model_ckpt=str(ckpt) + ".safetensors", features=features,
+                   forget_json=quick_out / "forget_sets" / f"{scenario}.json",
+                   data_npz=quick_out / "data" / "upstream.npz", data_json=quick_out / "data" / "upstream.json",
+                   downstream=["similar", "unrelated"], layers="all", metrics={}, data_seed=0, out=out)
+    return read_results(out)
+
+
+def _features(quick_out, model="unlearn/random1/seed0/ga", scenario="random1"):
+    roles = {"model": model, "original": "original", "retrain": f"retrain/{scenario}/seed0"}
+    return {role: {ev: str(quick_out / "features" / m / f"{ev}.safetensors")
+                   for ev in ("train", "test", "similar", "unrelated")} for role, m in roles.items()}
+
+
+def test_features_with_another_class_count_are_rejected(quick_out, tmp_path):
+    feats = _features(quick_out)
+    arrays = load_file(feats["model"]["train"])
+    arrays["logits"] = arrays["logits"][:, :3].copy()
+    bad = tmp_path / "train.safetensors"
+    save_file(arrays, str(bad))
+    feats["model"]["train"] = str(bad)
+    with pytest.raises(EvaluationError, match="3 classes but the scenario's dataset has 6"):
+        _evaluate(quick_out, tmp_path, feats)
+
+
+def test_nan_features_give_nan_rows_not_a_crash(quick_out, tmp_path):
+    feats = _features(quick_out)
+    for ev, path in list(feats["model"].items()):
+        arrays = {k: (np.full_like(v, np.nan) if v.dtype.kind == "f" else v) for k, v in load_file(path).items()}
+        save_file(arrays, str(tmp_path / f"{ev}.safetensors"))
+        feats["model"][ev] = str(tmp_path / f"{ev}.safetensors")
+    rows = _evaluate(quick_out, tmp_path, feats)
+    assert len(rows) > 0 and rows["value"].isna().all()
+
+
+def test_evaluation_is_deterministic(quick_out, tmp_path):
+    a = _evaluate(quick_out, tmp_path / "a", _features(quick_out))
+    b = _evaluate(quick_out, tmp_path / "b", _features(quick_out))
+    pd.testing.assert_frame_equal(a, b)
