@@ -149,8 +149,8 @@ def main() -> None:
                   f"{fmt(after['forget_test']):>11} {fmt(after['retain_train']):>6} {fmt(after['retain_test']):>11}",
                   flush=True)
         print(f"{scenario['name']:<11} {'(original)':<16} {'':<8} {'':>7} {'':>7} {'':>7}  "
-              f"{fmt(before['forget_train']):>9}   {'':<8}  {fmt(before['forget_test']):>11} {fmt(before['retain_train']):>6} "
-              f"{fmt(before['retain_test']):>11}")
+              f"{fmt(before['forget_train']):>9}   {'':<8}  {fmt(before['forget_test']):>11} "
+              f"{fmt(before['retain_train']):>6} {fmt(before['retain_test']):>11}")
     print(f"total unlearning wall time: {total:.1f} s; process CPU time: {total_cpu:.1f} s "
           f"(on an otherwise idle machine wall ≈ CPU / threads)")
 

@@ -54,13 +54,25 @@ class PhasePeak:
         self.extra = _status_mb("VmHWM:") - self.start
 
 
+CPU_TIMES: list[float] = []
+
+
 def timed(fn, repeat: int = 1):
-    best, out = float("inf"), None
+    """Best wall time of ``repeat`` calls; the process CPU time of that call is appended to CPU_TIMES
+    (with --threads 1 it estimates the wall time on an idle core when the machine is shared)."""
+    best, cpu, out = float("inf"), float("nan"), None
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
-        best = min(best, time.perf_counter() - t0)
+        wall, c = time.perf_counter() - t0, time.process_time() - c0
+        if wall < best:
+            best, cpu = wall, c
+    CPU_TIMES.append(cpu)
     return best, out
+
+
+def cpu() -> str:
+    return f"[cpu {CPU_TIMES[-1]:.2f} s]"
 
 
 def features(n: int, d: int, seed: int, *, classes: int | None = None):
@@ -126,9 +138,9 @@ def main() -> None:
     macs = 2 * n * d * d  # X^T X and Y^T Y by SYRK (n d²/2 each) + X^T Y by GEMM (n d²)
     with PhasePeak() as ph:
         t_b, v_b = timed(lambda: linear_cka(x, y), args.repeat)
-    print(f"  biased    {t_b:7.2f} s  CKA={v_b:.10f}  ({macs / t_b / 1e9:.0f} GMAC/s on {macs:.2e} MACs)")
+    print(f"  biased    {t_b:7.2f} s {cpu()}  CKA={v_b:.10f}  ({macs / t_b / 1e9:.0f} GMAC/s on {macs:.2e} MACs)")
     t_d, v_d = timed(lambda: linear_cka(x, y, debiased=True), args.repeat)
-    print(f"  debiased  {t_d:7.2f} s  CKA={v_d:.10f}  ({t_d / t_b:.2f}x biased)")
+    print(f"  debiased  {t_d:7.2f} s {cpu()}  CKA={v_d:.10f}  ({t_d / t_b:.2f}x biased)")
 
     def both():
         acc = LinearCKAAccumulator()
@@ -137,7 +149,7 @@ def main() -> None:
         return acc.result(), acc.result(debiased=True)
 
     t_both, _ = timed(both, args.repeat)
-    print(f"  both variants from one streamed pass: {t_both:.2f} s")
+    print(f"  both variants from one streamed pass: {t_both:.2f} s {cpu()}")
     print(f"  CKA working memory (peak RSS above the resident features): {ph.extra:.0f} MiB; accumulator state "
           f"{3 * d * d * 8 / 2**20:.0f} MiB float64 + two 8192-row float32 blocks {2 * 8192 * d * 4 / 2**20:.0f} MiB")
     if not args.no_float64:
@@ -154,31 +166,32 @@ def main() -> None:
     bank = centres[yb] + 2.0 * rng.standard_normal((10_000, 512), dtype=np.float32)
     queries = centres[yq] + 2.0 * rng.standard_normal((2_000, 512), dtype=np.float32)
     t_k, pred = timed(lambda: knn_predict(bank, yb, queries, k=5), max(3, args.repeat))
+    c_k = cpu()
     from sklearn.neighbors import KNeighborsClassifier
     clf = KNeighborsClassifier(n_neighbors=5, metric="cosine", algorithm="brute").fit(bank, yb)
     t_s, pred_s = timed(lambda: clf.predict(queries))
-    print(f"  knn_predict {t_k:.3f} s (acc {np.mean(pred == yq):.3f});  sklearn brute {t_s:.3f} s;  "
+    print(f"  knn_predict {t_k:.3f} s {c_k} (acc {np.mean(pred == yq):.3f});  sklearn brute {t_s:.3f} s;  "
           f"same predictions: {np.mean(pred == pred_s) * 100:.2f}%")
 
     n2, d2 = (4_000, 256) if args.quick else (10_000, 512)
     x, y, _ = features(n2, d2, 2, classes=100)
     print(f"\n[3] side by side, {n2} x {d2}, 100 classes, class-sorted rows")
     t_f32, v_f32 = timed(lambda: linear_cka(x, y), args.repeat)
+    print(f"  feature space (float32 blocks) {t_f32:7.3f} s {cpu()}  CKA={v_f32:.10f}")
     t_f64, v_f64 = timed(lambda: linear_cka(x, y, compute_dtype="float64"), args.repeat)
-    print(f"  feature space (float32 blocks) {t_f32:7.3f} s  CKA={v_f32:.10f}")
-    print(f"  feature space (float64)        {t_f64:7.3f} s  CKA={v_f64:.10f}")
+    print(f"  feature space (float64)        {t_f64:7.3f} s {cpu()}  CKA={v_f64:.10f}")
     x64, y64 = x.astype(np.float64), y.astype(np.float64)
     with PhasePeak() as ph_f:
         linear_cka(x, y)
     with PhasePeak() as ph_g:
         t_g64, v_g64 = timed(lambda: gram_cka(x64, y64))
-    print(f"  n x n Gram, float64            {t_g64:7.3f} s  CKA={v_g64:.10f}  (|diff| {abs(v_g64 - v_f64):.1e})")
+    print(f"  n x n Gram, float64            {t_g64:7.3f} s {cpu()}  CKA={v_g64:.10f}  (|diff| {abs(v_g64 - v_f64):.1e})")
     print(f"    working memory: n x n Gram {ph_g.extra:.0f} MiB vs feature space {ph_f.extra:.0f} MiB")
     t_g32, v_g32 = timed(lambda: gram_cka(x, y))
-    print(f"  n x n Gram, float32            {t_g32:7.3f} s  CKA={v_g32:.10f}  (|diff| {abs(v_g32 - v_f64):.1e})")
+    print(f"  n x n Gram, float32            {t_g32:7.3f} s {cpu()}  CKA={v_g32:.10f}  (|diff| {abs(v_g32 - v_f64):.1e})")
     for b in (100, 512):
         t_ba, v_ba = timed(lambda: batch_averaged_cka(x, y, b))
-        print(f"  batch-averaged (batches of {b:3d}) {t_ba:6.3f} s  CKA={v_ba:.10f}  (not the same quantity)")
+        print(f"  batch-averaged (batches of {b:3d}) {t_ba:6.3f} s {cpu()}  CKA={v_ba:.10f}  (not the same quantity)")
     print(f"\npeak RSS of the whole run (getrusage) {rss_mb():.0f} MiB")
 
 

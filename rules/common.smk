@@ -82,7 +82,11 @@ USES_CUDA = _uses_cuda(config["device"])
 # `--resources gpu=N` bounds concurrency on a GPU box and executors (SLURM, Kubernetes) request a GPU.
 TORCH_RESOURCES = {"gpu": 1} if USES_CUDA else {}
 # Conda environment of the torch rules for `--use-conda` (ignored otherwise); pinned like pyproject.toml.
-CONDA_ENV = "../envs/cuda.yaml" if USES_CUDA else "../envs/cpu.yaml"
+# Snakemake reads a rule's env file even without --use-conda (it records it in its metadata), so a copy of
+# the workflow without envs/ simply runs without one.
+_CONDA_FILE = os.path.join(os.path.dirname(os.path.abspath(workflow.main_snakefile)), "envs",
+                           "cuda.yaml" if USES_CUDA else "cpu.yaml")
+CONDA_ENV = _CONDA_FILE if os.path.isfile(_CONDA_FILE) else None
 
 
 def _alt(names):

@@ -52,15 +52,13 @@ class BadTeacher(UnlearningMethod):
     Defaults of the authors' code (``blindspot_unlearner`` as run in the SSD repository): T = 1, Adam,
     30 % of D_r, batch 256, lr 1e-4, 1 epoch.
 
-    Deviations: the random teacher is the model's own architecture re-initialised with each module's
-    ``reset_parameters`` (seeded from ``task.seed``), not the architecture's custom initialiser; on the
-    embedded default 1 epoch at lr 1e-4 and batch 256 is 6 Adam steps, so the default is batch 64 and lr
-    1e-3 for 2 epochs (tuned on the default data).
+    Deviation: the random teacher is the model's own architecture re-initialised with each module's
+    ``reset_parameters`` (seeded from ``task.seed``), not the architecture's custom initialiser.
     """
 
-    epochs: int = hparam(2, ge=1, help="passes over the forget + retain mix (reference: 1)")
-    lr: float = hparam(1e-3, gt=0, help="Adam learning rate (reference 1e-4)")
-    batch_size: int = hparam(64, ge=1, help="mini-batch size (reference 256)")
+    epochs: int = hparam(1, ge=1, help="passes over the forget + retain mix")
+    lr: float = hparam(1e-4, gt=0, help="Adam learning rate")
+    batch_size: int = hparam(256, ge=1, help="mini-batch size")
     retain_fraction: float = hparam(0.3, gt=0, le=1, help="seeded fraction of D_r in the mix (reference 0.3)")
     temperature: float = hparam(1.0, gt=0, help="KL temperature (reference 1)")
     augment: bool = hparam(True, help="CIFAR random-crop + flip augmentation")

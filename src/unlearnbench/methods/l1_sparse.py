@@ -28,7 +28,7 @@ class L1Sparse(Finetune):
     benchmark; the README passes ``--alpha`` per experiment).
 
     Implemented on :class:`Finetune` through ``train_model``'s ``extra_loss`` hook, so the same budget
-    deviations apply (5 epochs on a 0.2 fraction of D_r, cosine lr); the decay of γ is per step
+    deviations apply (3 epochs on a 0.2 fraction of D_r, batch 64, cosine lr); the decay of γ is per step
     (``γ·(1 − progress)``), the continuous form of the reference's per-epoch linear decay.
     """
 

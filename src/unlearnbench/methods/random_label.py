@@ -31,15 +31,16 @@ class RandomLabel(UnlearningMethod):
     may be drawn); ``any`` — uniform over all classes, exactly as SalUn's code (``randint(0, num_classes)``,
     which hits the true class with probability 1/K); ``retain_classes`` — only classes not being forgotten.
 
-    Deviation (budget): each epoch mixes the whole relabelled forget set with ``retain_batches_per_epoch ×
-    batch_size`` fresh random retain samples instead of all of D_r; 5 epochs at lr 0.01 (SalUn's grid for RL
-    spans 0.01–0.1) on the embedded default.
+    Deviations (budget): each epoch mixes the whole relabelled forget set with ``retain_batches_per_epoch ×
+    batch_size`` (1280) fresh random retain samples instead of all of D_r, 2 epochs instead of 10, batch 64
+    instead of 256, and lr 3e-4 — SalUn's range for RL (0.01–0.1) collapses the weak ResNet-8 of the
+    embedded default (retain accuracy −0.15 at 0.01, −0.05 at 3e-4, forget accuracy ≈ 0 at both).
     """
 
-    epochs: int = hparam(5, ge=1, help="epochs (reference: 10)")
-    lr: float = hparam(0.01, gt=0, help="constant SGD learning rate")
+    epochs: int = hparam(2, ge=1, help="epochs (reference: 10)")
+    lr: float = hparam(3e-4, gt=0, help="constant SGD learning rate")
     batch_size: int = hparam(64, ge=1, help="mini-batch size of the mixed forget+retain set")
-    retain_batches_per_epoch: int = hparam(6, ge=0, help="retain samples per epoch, in batches (0: forget only)")
+    retain_batches_per_epoch: int = hparam(20, ge=0, help="retain samples per epoch, in batches (0: forget only)")
     label_pool: str = hparam("other", choices=LABEL_POOLS, help="where random labels are drawn from")
     momentum: float = hparam(0.9, ge=0, lt=1, help="SGD momentum")
     weight_decay: float = hparam(5e-4, ge=0, help="SGD weight decay")

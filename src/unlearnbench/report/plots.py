@@ -21,6 +21,7 @@ import matplotlib
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from unlearnbench.atomic import atomic_path
@@ -33,15 +34,16 @@ REF_STYLE = {"original": {"color": "0.45", "marker": "X", "linestyle": "--", "ma
              "retrain": {"color": "black", "marker": "*", "linestyle": "-", "markersize": 12}}
 MARKERS = "osD^vP<>ph"
 #: accuracy curve keys → (label, line style)
-CURVE_KEYS = {"train_acc": ("train acc", "-"), "forget_acc": ("forget-train acc", "-"),
-              "retain_test_acc": ("retain-test acc", "--"), "test_acc": ("test acc", "--"),
+CURVE_KEYS = {"train_acc": ("train acc", "-"), "forget_acc": ("forget-train acc", (0, (6, 2, 1, 2, 1, 2))),
+              "retain_test_acc": ("retain-test acc", "--"), "test_acc": ("test acc", "-."),
               "forget_test_acc": ("forget-test acc", ":")}
 
 
 def palette(methods: Iterable[str]) -> dict[str, dict]:
-    """Style per method: references fixed, other methods tab10 colours (grey skipped) and markers."""
-    colors = [c for i, c in enumerate(matplotlib.colormaps["tab10"].colors) if i != 7]
+    """Style per method: references fixed, other methods tab10 (tab20 beyond 9) colours, greys skipped."""
     others = [m for m in dict.fromkeys(methods) if m not in REF_STYLE]
+    cmap, greys = ("tab10", {7}) if len(others) <= 9 else ("tab20", {14, 15})
+    colors = [c for i, c in enumerate(matplotlib.colormaps[cmap].colors) if i not in greys]
     styles = {m: {"color": colors[i % len(colors)], "marker": MARKERS[i % len(MARKERS)], "linestyle": "-",
                   "markersize": 7} for i, m in enumerate(others)}
     return {**REF_STYLE, **styles}
@@ -238,7 +240,7 @@ def figure_curves(table: pd.DataFrame, scenario: str, methods: list[str]) -> Fig
                 acc = mine[mine["key"] == key].sort_values("epoch")
                 if len(acc):
                     ax_acc.plot(acc["epoch"], acc["value"], color=st["color"], linestyle=ls, marker=st["marker"],
-                                markersize=4, label=f"{method} · {label}")
+                                markersize=4, linewidth=1.5)
         what = "references (original, retrain)" if phase == "training" else "unlearning methods"
         ax_loss.set_title(f"{phase.capitalize()} loss — {what}")
         ax_acc.set_title(f"{phase.capitalize()} accuracy — {what}")
@@ -252,10 +254,19 @@ def figure_curves(table: pd.DataFrame, scenario: str, methods: list[str]) -> Fig
             ax.grid(alpha=0.3)
             if not ax.lines:
                 _no_data(ax, "no curve recorded")
-        if ax_acc.lines:
-            ax_acc.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+        _curve_legend(ax_acc, part, methods, styles)
     fig.suptitle(f"Training and unlearning curves — scenario {scenario}")
     return fig
+
+
+def _curve_legend(ax, part: pd.DataFrame, methods: list[str], styles: dict) -> None:
+    """Colours name the models, line styles the accuracies: grows with methods + keys, not their product."""
+    handles = [Line2D([], [], color=styles[m]["color"], marker=styles[m]["marker"], label=m)
+               for m in methods if m in set(part["method"])]
+    handles += [Line2D([], [], color="0.3", linestyle=ls, label=label) for key, (label, ls) in CURVE_KEYS.items()
+                if key in set(part["key"])]
+    if handles:
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
 
 
 def save_figure(fig: Figure, base: str | Path, formats: Iterable[str] = layout.IMAGE_FORMATS) -> list[Path]:
