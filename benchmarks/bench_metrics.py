@@ -185,10 +185,12 @@ def main() -> None:
         linear_cka(x, y)
     with PhasePeak() as ph_g:
         t_g64, v_g64 = timed(lambda: gram_cka(x64, y64))
-    print(f"  n x n Gram, float64            {t_g64:7.3f} s {cpu()}  CKA={v_g64:.10f}  (|diff| {abs(v_g64 - v_f64):.1e})")
+    print(f"  n x n Gram, float64            {t_g64:7.3f} s {cpu()}  CKA={v_g64:.10f}  "
+          f"(|diff| {abs(v_g64 - v_f64):.1e})")
     print(f"    working memory: n x n Gram {ph_g.extra:.0f} MiB vs feature space {ph_f.extra:.0f} MiB")
     t_g32, v_g32 = timed(lambda: gram_cka(x, y))
-    print(f"  n x n Gram, float32            {t_g32:7.3f} s {cpu()}  CKA={v_g32:.10f}  (|diff| {abs(v_g32 - v_f64):.1e})")
+    print(f"  n x n Gram, float32            {t_g32:7.3f} s {cpu()}  CKA={v_g32:.10f}  "
+          f"(|diff| {abs(v_g32 - v_f64):.1e})")
     for b in (100, 512):
         t_ba, v_ba = timed(lambda: batch_averaged_cka(x, y, b))
         print(f"  batch-averaged (batches of {b:3d}) {t_ba:6.3f} s {cpu()}  CKA={v_ba:.10f}  (not the same quantity)")

@@ -82,8 +82,10 @@ fi
 
 say "adopting DVC-restored outputs as up to date for the params in dvc.lock (snakemake --touch --forceall) …"
 LOG=.dvc/tmp/unlearnbench-adopt.log
-if ! "$SNAKEMAKE" --workflow-profile profiles/default --configfile "$LOCKED" --cores "$CORES" \
-        --touch --forceall >"$LOG" 2>&1; then
+# --replace-workflow-config: exactly the locked config. Without it Snakemake merges it over config.yaml, and a
+# key added since (say a method's `lr`) would leak into the recorded params and hide the change.
+if ! "$SNAKEMAKE" --workflow-profile profiles/default --configfile "$LOCKED" --replace-workflow-config \
+        --cores "$CORES" --touch --forceall >"$LOG" 2>&1; then
     tail -n 30 "$LOG" >&2
     say "error: snakemake --touch failed (full log: $LOG)"
     exit 1
