@@ -2,6 +2,8 @@
 # With `model.pretrained`, train_original imports the original model from that weights file instead of
 # training it (same outputs; the sidecar records `source: import` and the file's SHA-256).
 
+# The retrained reference's model spec: the architecture without the import settings of the original.
+SCRATCH_MODEL = {k: v for k, v in config["model"].items() if k not in ("pretrained", "finetune")}
 TRAIN_CODE = code_hash("training", "models", "data/arrays.py", "data/files.py", "checkpoints", "stages.py")
 
 
@@ -70,7 +72,7 @@ rule train_retrain:
         ckpt=checkpoint("retrain/{scenario}/seed{seed}"),
         meta=checkpoint("retrain/{scenario}/seed{seed}") + ".json",
     params:
-        model=as_json(config["model"]),
+        model=as_json(SCRATCH_MODEL),  # always from scratch: the pretrained weights saw the forget classes
         train=as_json(config["train"]),
         seed=lambda w: int(w.seed),
         device=config["device"],

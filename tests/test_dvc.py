@@ -181,7 +181,7 @@ def test_hyper_parameter_change_after_plain_dvc_pull_reruns_only_its_branch(prod
     proc = dvc(work, "repro")
     out = proc.stdout + proc.stderr
     assert "adopting DVC-restored outputs" in out, out[-3000:]
-    jobs = job_counts(proc.stdout)
+    jobs = job_counts(out)  # Snakemake logs to stderr
     assert jobs.get("unlearn") == 1 and jobs.get("extract_features") == 1 and jobs.get("evaluate") == 1, jobs
     assert jobs.get("aggregate") == 1, jobs
     assert not {"prepare_data", "train_original", "select_forget_set", "train_retrain"} & set(jobs), jobs
@@ -230,4 +230,4 @@ def test_pull_from_a_bad_remote_fails_clearly_and_changes_nothing(producer, remo
         assert dvc(work, "pull", check=False).returncode != 0
         assert output_files(work) == []
         dry = snakemake(work, "--dry-run", configfile="config.yaml")
-        assert job_counts(dry.stdout).get("train_original") == 1
+        assert job_counts(dry.stdout + dry.stderr).get("train_original") == 1

@@ -74,7 +74,8 @@ def per_seed_summary(results: pd.DataFrame) -> pd.DataFrame:
     gaps = gaps.reindex(columns=["logit", "repr"]).rename(columns={"logit": "gap_logit", "repr": "gap_repr"})
     closeness_l, closeness_r = 1 - gaps["gap_logit"], 1 - gaps["gap_repr"]
     denom = closeness_l + closeness_r
-    gaps["harmonic"] = np.where(denom > 0, 2 * closeness_l * closeness_r / denom.where(denom > 0, 1), 0.0)
+    harmonic = np.where(denom > 0, 2 * closeness_l * closeness_r / denom.where(denom > 0, 1), 0.0)
+    gaps["harmonic"] = np.where(denom.isna(), np.nan, harmonic)  # a diverged run has no score, not 0
     derived = gaps.reset_index().melt(id_vars=RUN, var_name="quantity", value_name="value")
     derived["group"] = "derived"
     info = values.drop_duplicates(RUN)[RUN + ["algorithm", "status"]]

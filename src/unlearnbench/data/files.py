@@ -228,7 +228,10 @@ class FileImageSet:
                                              prefetch_factor=2 if workers else None,
                                              generator=torch.Generator().manual_seed(0))  # not the global RNG
         for x, y in loader:
-            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            x = x.to(device, non_blocking=True)
+            if device.type == "cuda":  # the model is channels_last on CUDA (training.prepare_model)
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, y.to(device, non_blocking=True)
 
 
 # ------------------------------------------------------------------------------------------ file datasets
