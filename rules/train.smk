@@ -2,8 +2,10 @@
 # With `model.pretrained`, train_original imports the original model from that weights file instead of
 # training it (same outputs; the sidecar records `source: import` and the file's SHA-256).
 
-# The retrained reference's model spec: the architecture without the import settings of the original.
+# Model specs in params: the import settings only where they matter (the retrained reference is always
+# trained from scratch; without `pretrained`, `finetune` is irrelevant), so toggling them reruns nothing else.
 SCRATCH_MODEL = {k: v for k, v in config["model"].items() if k not in ("pretrained", "finetune")}
+ORIGINAL_MODEL = config["model"] if config["model"].get("pretrained") else SCRATCH_MODEL
 TRAIN_CODE = code_hash("training", "models", "data/arrays.py", "data/files.py", "checkpoints", "stages.py")
 
 
@@ -15,7 +17,7 @@ rule train_original:
         ckpt=checkpoint("original"),
         meta=checkpoint("original") + ".json",
     params:
-        model=as_json(config["model"]),
+        model=as_json(ORIGINAL_MODEL),
         train=as_json(config["train"]),
         seed=config["seed"],
         device=config["device"],

@@ -102,6 +102,16 @@ def test_cifar_layout_errors_name_path_and_layout(raw, tmp_path, breakage, messa
     assert str(err.value).startswith("data.upstream: ")
 
 
+def test_heldout_part_must_match_the_upstream(raw):
+    up = {"type": "cifar100", "path": str(raw / "cifar-100-python"), "holdout": 1}
+    cfg = {"data": {"upstream": up, "downstream": {"held": {**up, "part": "heldout"}}},
+           "scenarios": [{"name": "top2", "kind": "top", "k": 2, "downstream": "held"}]}
+    assert validate_config(cfg)["data"]["downstream"]["held"]["part"] == "heldout"
+    cfg["data"]["downstream"]["held"]["holdout_seed"] = 1
+    with pytest.raises(ConfigError, match=r"data.downstream.held: a `part: heldout` set must repeat .*\['holdout_seed'\]"):
+        validate_config(cfg)
+
+
 def test_cifar_holdout_errors():
     with pytest.raises(DatasetError, match="holdout: 5 of the 5 selected fine classes of superclass 0"):
         from unlearnbench.data.cifar import CIFAR100, _selection
@@ -335,6 +345,8 @@ def test_preset_dry_runs_on_stand_in_data(preset_workdir, preset, counts):
     assert {k: jobs.get(k) for k in counts} == counts, jobs
     if preset == "imagenet":  # the original model is imported from the weights file: a DAG input
         assert "data/weights/resnet50.safetensors" in proc.stdout
+    if not torch.cuda.is_available():  # `device: auto` on a CPU machine: no rule asks for a GPU
+        assert "gpu=" not in proc.stdout
 
 
 def test_fakes_cli_never_overwrites(preset_workdir, capsys):

@@ -64,10 +64,9 @@ def test_kubernetes_profile_dry_runs_without_a_cluster(workdir):
     assert cfg["executor"] == "kubernetes" and cfg["container-image"] and cfg["kubernetes-namespace"]
 
 
-def test_torch_rules_declare_a_gpu_on_cuda_only(workdir):
+def test_torch_rules_declare_a_gpu_on_cuda(workdir):
     cuda = _resources(_dry(workdir, "default", "--config", "device=cuda").stdout)
     for rule in ("train_original", "train_retrain", "extract_features"):  # (+ unlearn once its rule declares it)
         assert all("gpu=1" in r for r in cuda[rule]), (rule, cuda[rule])
     assert not any("gpu=" in r for r in cuda["select_forget_set"] | cuda["evaluate"])
-    cpu = _resources(_dry(workdir, "default", "--config", "device=cpu").stdout)
-    assert not any("gpu=" in r for lines in cpu.values() for r in lines)
+    # (the CPU case, no `gpu` anywhere, is asserted by the preset dry runs in test_datasets.py)

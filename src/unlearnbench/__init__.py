@@ -1,4 +1,7 @@
-"""unlearnbench: does machine unlearning remove forgotten classes from representations, or only logits?"""
-from unlearnbench import _torchvision_shim  # noqa: F401  (must run before timm/torchvision import)
+"""unlearnbench: does machine unlearning remove forgotten classes from representations, or only logits?
+
+Importing the package is cheap (no torch); ``unlearnbench.models`` installs the torchvision workaround
+(``_torchvision_shim``) before it imports timm.
+"""
 
 __version__ = "0.1.0"

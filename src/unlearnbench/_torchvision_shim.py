@@ -6,7 +6,8 @@ not exist" when the compiled C++ ops could not be loaded (CPU torch). Defining t
 before the first torchvision import lets it import; unlearnbench never calls these ops (we decode images
 with PIL). On a matching CUDA torch/torchvision pair the ops already exist and this module does nothing.
 
-Import this module before ``timm`` or ``torchvision``; ``unlearnbench/__init__.py`` does it first.
+Import this module before ``timm`` or ``torchvision``; ``unlearnbench.models`` (the only place that
+imports timm, with ``data/files.py``) does it first.
 """
 from __future__ import annotations
 

@@ -129,6 +129,7 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
             check_spec(f"data.downstream.{name}", spec, upstream)
     except DatasetError as exc:
         raise ConfigError(str(exc)) from None
+    _check_heldout_parts(cfg["data"])
 
     names = [s["name"] for s in cfg["scenarios"]]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -170,6 +171,19 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
         except ModelError as exc:
             raise ConfigError(str(exc)) from None
     _check_metrics(cfg)
+
+
+def _check_heldout_parts(data: dict[str, Any]) -> None:
+    """A CIFAR downstream set with ``part: heldout`` must hold out exactly what the upstream set leaves out."""
+    up = data["upstream"]
+    for name, spec in data["downstream"].items():
+        if spec.get("type") in ("cifar10", "cifar100") and spec.get("part") == "heldout":
+            keys = ("type", "path", "classes", "holdout", "holdout_seed")
+            differ = [k for k in keys if spec.get(k, 0 if k == "holdout_seed" else None)
+                      != up.get(k, 0 if k == "holdout_seed" else None)]
+            if differ or up.get("part", "kept") != "kept":
+                raise ConfigError(f"data.downstream.{name}: a `part: heldout` set must repeat the upstream's "
+                                  f"{list(keys)} (upstream with `part: kept`); differs in {differ or ['part']}")
 
 
 def _check_metrics(cfg: dict[str, Any]) -> None:

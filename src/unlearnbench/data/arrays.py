@@ -191,8 +191,10 @@ class ImageArraySet:
             x = torch.from_numpy(self.images[idx]).permute(0, 3, 1, 2).float().div_(255.0)
             if train:
                 x = _augment(x, gen)
-            x = (x - self.mean) / self.std
-            yield x.to(device, non_blocking=True), torch.from_numpy(self.labels[idx]).to(device, non_blocking=True)
+            x = ((x - self.mean) / self.std).to(device, non_blocking=True)
+            if x.device.type == "cuda":  # the model is channels_last on CUDA (training.prepare_model)
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, torch.from_numpy(self.labels[idx]).to(device, non_blocking=True)
 
 
 def _augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
