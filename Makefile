@@ -50,4 +50,4 @@ adopt: $(STAMP)  ## mark outputs restored by a plain `dvc pull`/`dvc checkout` a
 	bash scripts/dvc_adopt.sh --force
 
 repro: $(STAMP)  ## dvc repro: the Snakemake default target when config.yaml or the code changed since dvc.lock
-	$(DVC) repro
+	CORES=$(CORES) $(DVC) repro

@@ -25,7 +25,7 @@ mkdir -p .dvc/tmp
 LOCKED=.dvc/tmp/unlearnbench-locked-config.yaml
 set +e
 "$PYTHON" - "$MODE" "$STAGE" "$CONFIG" "$LOCKED" <<'PY'
-"""Decide whether to adopt; write the locked config. Exit 0: adopt, 10: nothing to do, 11: refuse."""
+"""Decide whether to adopt and write the locked config. Exit 0: adopt; 10: nothing to adopt."""
 import base64
 import os
 import sys
@@ -41,9 +41,10 @@ if not entry or config not in entry.get("params", {}):
 cfg = entry["params"][config]
 outs = [o["path"] for o in entry.get("outs", [])]
 missing = [p for p in outs if not os.path.exists(p)]
-if missing:
+if missing and (mode == "--force" or len(missing) < len(outs)):  # none at all: a fresh build, say nothing
     print(f"unlearnbench: not adopting: outputs of dvc.lock missing from the workspace: {', '.join(missing)}",
           file=sys.stderr)
+if missing:
     sys.exit(10)
 root = f"{cfg.get('output_root', 'outputs')}/{cfg['experiment']}/"
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make pull`: restore the outputs recorded in dvc.lock from the DVC remote and make Snakemake treat them as
 # up to date. All or nothing: the workspace is only touched once every object is in the local cache.
+# Only the pipeline's outputs (target dvc.yaml): datasets tracked with `dvc add` are pulled explicitly.
 #   1. dvc fetch      remote → .dvc/cache (the workspace is not touched)
 #   2. verify         every object of every dvc.lock output is now in the cache. `dvc fetch` exits 0 with a
 #                     warning when the remote is empty, unreachable as a local path, or lacks an object.
@@ -40,10 +41,11 @@ fi
 log=.dvc/tmp/unlearnbench-fetch.log
 say "fetching the outputs of dvc.lock from $where …"
 fetch_rc=0
-"$DVC" fetch -r "$remote" ${JOBS:+-j "$JOBS"} >"$log" 2>&1 || fetch_rc=$?
+"$DVC" fetch -r "$remote" ${JOBS:+-j "$JOBS"} dvc.yaml >"$log" 2>&1 || fetch_rc=$?
 
 # Which objects of dvc.lock are still not in the local cache? (DVC 3 layout: <cache>/files/md5/ab/cdef…)
 cache="$("$DVC" cache dir 2>/dev/null || echo .dvc/cache)"
+n_outs="$("$PYTHON" -c "import sys,yaml; e=(yaml.safe_load(open('dvc.lock')) or {}).get('stages',{}).get(sys.argv[1],{}); print(len(e.get('outs',[])))" "$STAGE")"
 missing="$("$PYTHON" - "$STAGE" "$cache" <<'PY'
 import json
 import os
@@ -73,8 +75,12 @@ for out in entry.get("outs", []):
 PY
 )"
 if [[ $fetch_rc != 0 || -n "$missing" ]]; then
-    grep -E "ERROR|WARNING" "$log" | head -n 5 >&2 || true
-    if [[ -n "$missing" ]]; then
+    grep -E "^ERROR" "$log" | head -n 5 >&2 || true
+    if [[ -n "$missing" && "$(grep -c '(index ' <<<"$missing")" == "$n_outs" ]]; then
+        # DVC reports an unreachable remote (connection refused, no such directory) like an empty one.
+        say "error: the DVC $where has none of the outputs of dvc.lock: it is empty, unreachable, or not the"
+        say "       remote this dvc.lock was pushed to (\`make push\` there; \`make remote URL=…\`; full log: $log)."
+    elif [[ -n "$missing" ]]; then
         say "error: the DVC $where lacks objects of dvc.lock:"
         sed 's/^/    /' <<<"$missing" >&2
         say "       Was \`make push\` run after the run that wrote this dvc.lock? (full log: $log)"
@@ -89,7 +95,8 @@ fi
 mapfile -t outs < <("$PYTHON" -c "import sys,yaml; e=(yaml.safe_load(open('dvc.lock')) or {}).get('stages',{}).get(sys.argv[1],{}); print('\n'.join(o['path'] for o in e.get('outs',[])))" "$STAGE")
 new=()
 for o in "${outs[@]}"; do [[ -e "$o" ]] || new+=("$o"); done
-if ! "$DVC" checkout ${FORCE:+--force} >"$log" 2>&1; then
+log=.dvc/tmp/unlearnbench-checkout.log
+if ! "$DVC" checkout ${FORCE:+--force} dvc.yaml >"$log" 2>&1; then
     tail -n 15 "$log" >&2
     for o in "${new[@]}"; do rm -rf -- "$o"; done
     say "error: \`dvc checkout\` failed (full log: $log). Outputs that were not there before were removed;"

@@ -173,7 +173,11 @@ def test_hyper_parameter_change_after_plain_dvc_pull_reruns_only_its_branch(prod
     work = clone(producer, tmp_path / "clone")
     dvc(work, "pull")
     cfg = yaml.safe_load((work / "config.yaml").read_text())
-    method = next(m for m, spec in cfg["methods"].items() if len(spec.get("scenarios", [])) == 1)
+    scoped = {m: spec["scenarios"] for m, spec in cfg["methods"].items() if spec.get("scenarios")}
+    if not scoped:
+        pytest.skip("the quick config has no method restricted to some scenarios")
+    method = min(scoped, key=lambda m: len(scoped[m]))  # the cheapest branch (boundary_shrink on one scenario)
+    n = len(scoped[method])
     cfg["methods"][method]["lr"] = 0.0123
     (work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     before = out_hashes(work, experiment)
@@ -182,7 +186,7 @@ def test_hyper_parameter_change_after_plain_dvc_pull_reruns_only_its_branch(prod
     out = proc.stdout + proc.stderr
     assert "adopting DVC-restored outputs" in out, out[-3000:]
     jobs = job_counts(out)  # Snakemake logs to stderr
-    assert jobs.get("unlearn") == 1 and jobs.get("extract_features") == 1 and jobs.get("evaluate") == 1, jobs
+    assert jobs.get("unlearn") == n and jobs.get("extract_features") == n and jobs.get("evaluate") == n, jobs
     assert jobs.get("aggregate") == 1, jobs
     assert not {"prepare_data", "train_original", "select_forget_set", "train_retrain"} & set(jobs), jobs
     after = out_hashes(work, experiment)
@@ -221,7 +225,8 @@ def test_pull_from_a_bad_remote_fails_clearly_and_changes_nothing(producer, remo
     if case == "absent":
         assert "does not exist" in proc.stderr and "Nothing was changed" in proc.stderr, proc.stderr
     else:
-        assert "lacks objects of dvc.lock" in proc.stderr, proc.stderr
+        expected = "has none of the outputs" if case == "empty" else "lacks objects of dvc.lock"
+        assert expected in proc.stderr, proc.stderr
         assert "Nothing in the workspace was changed" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
     assert output_files(work) == []

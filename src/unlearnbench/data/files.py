@@ -138,10 +138,14 @@ def decode(path: str) -> "Image.Image":  # noqa: F821
 
 
 class _BatchDecoder(torch.utils.data.Dataset):
-    """Decodes one whole batch per item (a DataLoader worker handles whole batches, order preserved)."""
+    """Decodes one whole batch per item (a DataLoader worker handles whole batches, order preserved).
 
-    def __init__(self, paths: list[str], labels: np.ndarray, transform, train: bool, seed: int, epoch: int):
-        self.paths, self.labels, self.transform = paths, labels, transform
+    Paths stay a fixed-width numpy array (no per-path Python objects whose reference counts would make
+    forked workers copy the pages of an ImageNet-size list)."""
+
+    def __init__(self, root: str, paths: np.ndarray, labels: np.ndarray, transform, train: bool, seed: int,
+                 epoch: int):
+        self.root, self.paths, self.labels, self.transform = root, paths, labels, transform
         self.train, self.seed, self.epoch = train, seed, epoch
 
     def __len__(self) -> int:
@@ -150,7 +154,7 @@ class _BatchDecoder(torch.utils.data.Dataset):
     def __getitem__(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         xs = []
         for i in idx:
-            img = decode(self.paths[i])
+            img = decode(os.path.join(self.root, str(self.paths[i])))
             if self.train:
                 with isolated_rng(sample_seed(self.seed, self.epoch, int(i))):
                     xs.append(self.transform(img))
@@ -222,7 +226,7 @@ class FileImageSet:
         if not chunks:
             return
         workers = min(resolve_workers(device, self.num_workers), len(chunks))
-        decoder = _BatchDecoder(self.full_paths(), self.labels, self.transform.build(train), train, seed, epoch)
+        decoder = _BatchDecoder(self.root, self.paths, self.labels, self.transform.build(train), train, seed, epoch)
         loader = torch.utils.data.DataLoader(decoder, batch_size=None, sampler=chunks, num_workers=workers,
                                              pin_memory=device.type == "cuda",
                                              prefetch_factor=2 if workers else None,
