@@ -21,7 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW = ("Snakefile", "rules", "workflow_scripts", "configs", "config.yaml", "profiles", "report")
+WORKFLOW = ("Snakefile", "rules", "workflow_scripts", "configs", "config.yaml", "profiles", "report", "envs")
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ("Snakefile", "rules", "workflow_scripts", "configs", "config.yaml", "profiles", "report")
+WORKFLOW_FILES = ("Snakefile", "rules", "workflow_scripts", "configs", "config.yaml", "profiles", "report", "envs")
 
 
 def copy_workflow(dest: Path) -> Path:
