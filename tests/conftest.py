@@ -51,3 +51,19 @@ def quick_run(tmp_path_factory) -> Path:
 def quick_out(quick_run) -> Path:
     cfg = yaml.safe_load((quick_run / "configs" / "quick.yaml").read_text())
     return quick_run / "outputs" / cfg["experiment"]
+
+
+def job_counts(stdout: str) -> dict[str, int]:
+    """Rule → job count from the first 'Job stats' table Snakemake prints (``total`` and ``all`` left out)."""
+    counts, in_table = {}, False
+    for line in stdout.splitlines():
+        if line.startswith("job ") and "count" in line:
+            in_table = True
+            continue
+        if in_table:
+            parts = line.split()
+            if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("total", "all"):
+                counts[parts[0]] = int(parts[1])
+            elif parts and parts[0] == "total":
+                break
+    return counts

@@ -3,7 +3,6 @@ determinism, and dry runs of the CIFAR-100 and ImageNet presets against stand-in
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import shutil
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO, copy_workflow, snakemake
+from conftest import REPO, copy_workflow, job_counts, snakemake
 from unlearnbench.config import ConfigError, load_yaml, validate_config
 from unlearnbench.data import (ArrayDataset, DatasetError, FileDataset, FileImageSet, ImageArraySet, build_dataset,
                                check_spec, load_prepared)
@@ -339,9 +338,7 @@ def preset_workdir(tmp_path_factory) -> Path:
 ])
 def test_preset_dry_runs_on_stand_in_data(preset_workdir, preset, counts):
     proc = snakemake(preset_workdir, "--dry-run", configfile=f"configs/{preset}.yaml")
-    from test_workflow import _job_counts
-
-    jobs = _job_counts(proc.stdout)
+    jobs = job_counts(proc.stdout)
     assert {k: jobs.get(k) for k in counts} == counts, jobs
     if preset == "imagenet":  # the original model is imported from the weights file: a DAG input
         assert "data/weights/resnet50.safetensors" in proc.stdout

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, snakemake
+from conftest import REPO, job_counts, snakemake
 
 BIN = Path(sys.executable).parent
 DVC = BIN / "dvc"
@@ -55,22 +55,6 @@ def out_hashes(work: Path, experiment: str) -> dict[str, str]:
 
 def output_files(work: Path) -> list[Path]:
     return [p for p in (work / "outputs").rglob("*") if p.is_file()] if (work / "outputs").exists() else []
-
-
-def job_counts(stdout: str) -> dict[str, int]:
-    """The 'Job stats' table Snakemake prints before running (first one only)."""
-    counts, in_table = {}, False
-    for line in stdout.splitlines():
-        if line.startswith("job ") and "count" in line:
-            in_table = True
-            continue
-        if in_table:
-            parts = line.split()
-            if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
-                counts[parts[0]] = int(parts[1])
-            elif parts and parts[0] == "total":
-                break
-    return counts
 
 
 def clone(src: Path, dest: Path) -> Path:

@@ -7,7 +7,7 @@ import os
 import pytest
 import yaml
 
-from conftest import REPO, copy_workflow, snakemake
+from conftest import REPO, copy_workflow
 
 GPU_RULES = ("train_original", "train_retrain", "unlearn", "extract_features")
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from conftest import REPO, copy_workflow, snakemake
+from conftest import REPO, copy_workflow, job_counts, snakemake
 
 CONFIGS = ["config.yaml"] + sorted(f"configs/{p.name}" for p in (REPO / "configs").glob("*.yaml")
                                    if p.name != "schema.yaml")
@@ -61,21 +61,7 @@ def test_editing_a_hyper_parameter_reruns_only_its_branch(quick_run, tmp_path):
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(cfg))
     proc = snakemake(quick_run, "--dry-run", configfile=str(changed))
-    jobs = _job_counts(proc.stdout)
+    jobs = job_counts(proc.stdout)
     assert jobs.get("select_forget_set") == 1 and jobs.get("train_retrain") == 1, jobs
     assert "train_original" not in jobs and "prepare_data" not in jobs, jobs
 
-
-def _job_counts(stdout: str) -> dict[str, int]:
-    counts, in_table = {}, False
-    for line in stdout.splitlines():
-        if line.startswith("job ") and "count" in line:
-            in_table = True
-            continue
-        if in_table:
-            parts = line.split()
-            if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("total", "all"):
-                counts[parts[0]] = int(parts[1])
-            elif parts and parts[0] == "total":
-                break
-    return counts

@@ -83,7 +83,7 @@ def data_config(model: torch.nn.Module | None, image_size: int) -> TransformConf
     """Mean/std/interpolation/crop_pct of ``model`` (``timm.data.resolve_data_config``), at ``image_size``."""
     if model is None:
         return TransformConfig(image_size=int(image_size))
-    import unlearnbench._torchvision_shim  # noqa: F401
+    import unlearnbench._torchvision_shim  # noqa: F401  (before timm/torchvision)
     from timm.data import resolve_data_config
 
     cfg = resolve_data_config({}, model=model)
@@ -126,7 +126,7 @@ def resolve_workers(device: torch.device, num_workers: int | None = None) -> int
     return min(2, max(0, cores - torch.get_num_threads()))
 
 
-def decode(path: str) -> "Image.Image":  # noqa: F821
+def decode(path: str) -> Any:
     """Open an image file as RGB (grayscale/CMYK/palette converted); DatasetError names a bad file."""
     from PIL import Image, UnidentifiedImageError
 
