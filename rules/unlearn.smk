@@ -19,6 +19,10 @@ rule unlearn:
         device=config["device"],
         code=lambda w: code_hash(*method_sources(config["methods"][w.method]["algorithm"]), "stages.py"),
     threads: TORCH_THREADS
+    resources:
+        **TORCH_RESOURCES,
+    conda:
+        CONDA_ENV
     log:
         f"{OUT}/logs/unlearn/{{scenario}}/seed{{seed}}/{{method}}.log",
     benchmark:
