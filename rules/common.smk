@@ -3,51 +3,24 @@ import json
 import os
 import sys
 
-from snakemake.common.configfile import load_configfile
-
 from unlearnbench.config import ConfigError, method_scenarios, validate_config
 from unlearnbench.provenance import code_hash
 
 
-def _preset_datasets_replace_defaults(cfg):
-    """Snakemake deep-merges `--configfile` presets into the embedded config.yaml. For dataset specs that
-    is wrong when a preset switches the dataset *type* (a CIFAR preset must not inherit the synthetic
-    generator's keys): a spec whose `type` differs from the default's replaces it, and when the upstream
-    type changes, the default's downstream sets that the preset does not name are dropped as well (they
-    derive from the old upstream). Specs of the same type still merge key by key."""
+def _experiment_config(cfg):
+    """A config given with `--configfile` is a complete experiment on its own (schema defaults fill the
+    rest): it replaces the embedded config.yaml instead of being deep-merged into it, so a preset never
+    inherits the default's methods, scenarios or datasets. `--config key=value` overrides still apply.
+    Without `--configfile`, config.yaml (plus any `--config` overrides) is the experiment."""
     import copy
 
-    override = getattr(getattr(workflow, "config_settings", None), "overwrite_config", None) or {}
-    data = override.get("data") if isinstance(override, dict) else None
-    if not isinstance(data, dict) or not isinstance(cfg.get("data"), dict):
-        return
-    cli = {os.path.abspath(str(f)) for f in workflow.overwrite_configfiles or []}
-    embedded = [f for f in workflow.configfiles if os.path.abspath(str(f)) not in cli]  # `configfile:` directive
-    defaults = {}
-    for f in embedded:
-        defaults.update(load_configfile(f) or {})
-    default_data = defaults.get("data") or {}
-    up = data.get("upstream")
-    upstream_replaced = isinstance(up, dict) and "type" in up and up["type"] != (default_data.get("upstream") or {}).get("type")
-    if upstream_replaced:
-        cfg["data"]["upstream"] = copy.deepcopy(up)
-    down = data.get("downstream")
-    if isinstance(down, dict) and isinstance(cfg["data"].get("downstream"), dict):
-        default_down = default_data.get("downstream") or {}
-        for name in list(cfg["data"]["downstream"]):
-            if name not in down and upstream_replaced and name in default_down:
-                del cfg["data"]["downstream"][name]
-            elif name in down and isinstance(down[name], dict) and "type" in down[name] and \
-                    down[name]["type"] != (default_down.get(name) or {}).get("type"):
-                cfg["data"]["downstream"][name] = copy.deepcopy(down[name])
-    elif upstream_replaced and down is None:
-        cfg["data"]["downstream"] = {}
+    if not workflow.overwrite_configfiles:
+        return cfg
+    return copy.deepcopy(workflow.config_settings.overwrite_config or {})
 
-
-_preset_datasets_replace_defaults(config)
 
 try:
-    _validated = validate_config(config)
+    _validated = validate_config(_experiment_config(config))
 except ConfigError as _exc:
     sys.stderr.write(f"unlearnbench: invalid configuration: {_exc}\n")
     sys.exit(1)
