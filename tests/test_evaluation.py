@@ -3,6 +3,7 @@ errors for inconsistent inputs, NaN features from a diverged model become rows w
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 
 import numpy as np
@@ -91,6 +92,7 @@ def test_nan_features_give_nan_rows_not_a_crash(quick_out, tmp_path):
     for ev, path in list(feats["model"].items()):
         arrays = {k: (np.full_like(v, np.nan) if v.dtype.kind == "f" else v) for k, v in load_file(path).items()}
         save_file(arrays, str(tmp_path / f"{ev}.safetensors"))
+        shutil.copy(path + ".json", tmp_path / f"{ev}.safetensors.json")
         feats["model"][ev] = str(tmp_path / f"{ev}.safetensors")
     rows = _evaluate(quick_out, tmp_path, feats)
     assert len(rows) > 0 and rows["value"].isna().all()
