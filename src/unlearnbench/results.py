@@ -25,7 +25,7 @@ COLUMNS: dict[str, pa.DataType] = {
     "data_hash": pa.string(), "code_version": pa.string(), "package_versions": pa.string(), "device": pa.string(),
     "model_seed": pa.int64(), "data_seed": pa.int64(), "max_per_class": pa.int64(),
 }
-SCHEMA = pa.schema([pa.field(name, typ, nullable=name in ("max_per_class",)) for name, typ in COLUMNS.items()])
+SCHEMA = pa.schema([pa.field(name, typ, nullable=name in ("max_per_class", "value")) for name, typ in COLUMNS.items()])  # NaN value = null
 KEY = ["scenario", "seed", "method", "evalset", "split", "metric", "variant", "layer", "reference"]
 
 
