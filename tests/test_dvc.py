@@ -76,7 +76,6 @@ def remote(tmp_path_factory) -> Path:
 def producer(quick_run, remote, tmp_path_factory) -> Path:
     """A git + DVC repository whose config.yaml is the quick config, holding quick_run's outputs as if it had run
     them; `dvc repro` records dvc.lock, `dvc push` fills the remote, and both are committed."""
-    from snakemake.utils import update_config
 
     work = tmp_path_factory.mktemp("dvc_producer")
     for name in ("Snakefile", "rules", "workflow_scripts", "configs", "profiles", "report"):
@@ -96,10 +95,9 @@ def producer(quick_run, remote, tmp_path_factory) -> Path:
     (work / ".dvc").mkdir()
     for name in ("config", ".gitignore"):
         shutil.copy2(REPO / ".dvc" / name, work / ".dvc" / name)
-    # config.yaml := what quick_run's Snakemake saw (config.yaml overlaid with configs/quick.yaml), so that the
+    # config.yaml := what quick_run's Snakemake saw (a `--configfile` preset replaces config.yaml), so that the
     # DVC params file and the stage's `--configfile config.yaml` describe exactly quick_run's outputs.
-    cfg = yaml.safe_load((quick_run / "config.yaml").read_text())
-    update_config(cfg, yaml.safe_load((quick_run / "configs" / "quick.yaml").read_text()))
+    cfg = yaml.safe_load((quick_run / "configs" / "quick.yaml").read_text())
     (work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     # The quick run's outputs and its Snakemake metadata, mtimes preserved: this repository "ran" them.
     shutil.copytree(quick_run / "outputs", work / "outputs")
