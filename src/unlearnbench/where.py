@@ -1,7 +1,8 @@
 """``python -m unlearnbench.where --configfile config.yaml``: where a config's leaderboard, plots and report are.
 
-``make run`` calls it at the end. The config is read the way Snakemake reads it — the workflow's
-``config.yaml`` first, then ``--configfile`` merged over it — and validated (defaults filled in) to find
+``make run`` calls it at the end. The config is read the way the workflow reads it — a ``--configfile``
+is a complete experiment that replaces ``config.yaml`` (``rules/common.smk``) — and validated (defaults
+filled in) to find
 ``{output_root}/{experiment}``; file names come from :mod:`unlearnbench.report.layout`. Paths are printed
 relative to the working directory, each marked when it does not exist yet.
 """
@@ -18,18 +19,10 @@ from unlearnbench.report import layout
 DEFAULT_CONFIG = "config.yaml"
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
 def read_config(configfile: str | Path, workdir: str | Path = ".") -> dict[str, Any]:
-    """The merged config; validated when possible (an invalid one still names its outputs folder)."""
-    default = Path(workdir) / DEFAULT_CONFIG
-    cfg = load_yaml(default) if default.is_file() else {}
-    cfg = _merge(cfg, load_yaml(configfile))
+    """The experiment config; validated when possible (an invalid one still names its outputs folder)."""
+    path = Path(configfile)
+    cfg = load_yaml(path if path.is_absolute() or path.is_file() else Path(workdir) / path)
     try:
         return validate_config(cfg)
     except ConfigError as exc:
