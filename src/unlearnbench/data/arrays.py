@@ -93,16 +93,21 @@ class ArrayDataset:
             )
 
 
+def read_npz_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` archive (never unpickling); DatasetError names an unreadable file."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise DatasetError(f"dataset file {path} is not a readable .npz archive: {exc}") from None
+
+
 def load_npz(path: str | Path) -> ArrayDataset:
     """Read and validate an ``.npz`` dataset; raise :class:`DatasetError` naming the file and problem."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"dataset file {path} does not exist (expected an .npz with {', '.join(REQUIRED_KEYS)})")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise DatasetError(f"dataset file {path} is not a readable .npz archive: {exc}") from None
+    arrays = read_npz_arrays(path)
     missing = [k for k in REQUIRED_KEYS if k not in arrays]
     if missing:
         raise DatasetError(f"dataset file {path} lacks arrays {missing}; expected {list(REQUIRED_KEYS)}")

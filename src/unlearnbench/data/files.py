@@ -49,7 +49,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from unlearnbench.data.arrays import ArrayDataset, DatasetError, load_npz
+from unlearnbench.data.arrays import ArrayDataset, DatasetError, load_npz, read_npz_arrays
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -332,11 +332,7 @@ class FileDataset:
 def load_files_npz(path: str | Path) -> FileDataset:
     """Read and validate a paths ``.npz`` (module docstring); DatasetError names the file and problem."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise DatasetError(f"dataset file {path} is not a readable .npz archive: {exc}") from None
+    arrays = read_npz_arrays(path)
     missing = [k for k in FILE_KEYS if k not in arrays]
     if missing:
         raise DatasetError(f"dataset file {path} lacks arrays {missing}; a file-backed dataset holds {list(FILE_KEYS)}")
