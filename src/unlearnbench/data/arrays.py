@@ -22,8 +22,28 @@ class DatasetError(ValueError):
     """A dataset file or folder is missing or malformed; the message names it and the expected layout."""
 
 
+class ClassMetadata:
+    """Shared by the prepared datasets (pixels here, files in ``data/files.py``): labels ``y_train``/``y_test``,
+    the class count, and default per-class metadata (names, superclass = own class, source_class = -1)."""
+
+    @property
+    def num_classes(self) -> int:
+        n = int(max(self.y_train.max(initial=-1), self.y_test.max(initial=-1))) + 1
+        return max(n, len(self.class_names))
+
+    def _fill_class_metadata(self) -> None:
+        self.y_train = np.asarray(self.y_train, dtype=np.int64)
+        self.y_test = np.asarray(self.y_test, dtype=np.int64)
+        if not self.class_names:
+            self.class_names = [f"class_{i}" for i in range(self.num_classes)]
+        if self.superclass is None:
+            self.superclass = np.arange(self.num_classes, dtype=np.int64)
+        if self.source_class is None:
+            self.source_class = np.full(self.num_classes, -1, dtype=np.int64)
+
+
 @dataclass
-class ArrayDataset:
+class ArrayDataset(ClassMetadata):
     """Train and test splits of a labelled image dataset held in memory."""
 
     x_train: np.ndarray
@@ -35,22 +55,10 @@ class ArrayDataset:
     source_class: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        self.y_train = np.asarray(self.y_train, dtype=np.int64)
-        self.y_test = np.asarray(self.y_test, dtype=np.int64)
-        if not self.class_names:
-            self.class_names = [f"class_{i}" for i in range(self.num_classes)]
-        if self.superclass is None:
-            self.superclass = np.arange(self.num_classes, dtype=np.int64)
-        if self.source_class is None:
-            self.source_class = np.full(self.num_classes, -1, dtype=np.int64)
+        self._fill_class_metadata()
 
     #: how the prepared dataset stores images (``files`` for :class:`unlearnbench.data.files.FileDataset`)
     storage = "pixels"
-
-    @property
-    def num_classes(self) -> int:
-        n = int(max(self.y_train.max(initial=-1), self.y_test.max(initial=-1))) + 1
-        return max(n, len(self.class_names))
 
     @property
     def image_shape(self) -> list[int]:

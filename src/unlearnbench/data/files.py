@@ -49,7 +49,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from unlearnbench.data.arrays import ArrayDataset, DatasetError, load_npz, read_npz_arrays
+from unlearnbench.data.arrays import ArrayDataset, ClassMetadata, DatasetError, load_npz, read_npz_arrays
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -240,7 +240,7 @@ class FileImageSet:
 
 # ------------------------------------------------------------------------------------------ file datasets
 @dataclass
-class FileDataset:
+class FileDataset(ClassMetadata):
     """Train and test splits of a labelled image dataset stored as files under ``root``."""
 
     root: str
@@ -258,24 +258,12 @@ class FileDataset:
         self.root = str(self.root)
         self.paths_train = np.asarray(self.paths_train, dtype=np.str_)
         self.paths_test = np.asarray(self.paths_test, dtype=np.str_)
-        self.y_train = np.asarray(self.y_train, dtype=np.int64)
-        self.y_test = np.asarray(self.y_test, dtype=np.int64)
         self.image_size = int(self.image_size)
-        if not self.class_names:
-            self.class_names = [f"class_{i}" for i in range(self.num_classes)]
-        if self.superclass is None:
-            self.superclass = np.arange(self.num_classes, dtype=np.int64)
-        if self.source_class is None:
-            self.source_class = np.full(self.num_classes, -1, dtype=np.int64)
+        self._fill_class_metadata()
         if self.transform is None:
             self.transform = TransformConfig(image_size=self.image_size)
 
     storage = "files"
-
-    @property
-    def num_classes(self) -> int:
-        n = int(max(self.y_train.max(initial=-1), self.y_test.max(initial=-1))) + 1
-        return max(n, len(self.class_names))
 
     @property
     def image_shape(self) -> list[int]:
