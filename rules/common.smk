@@ -2,9 +2,25 @@
 import json
 import os
 import sys
+from pathlib import Path
 
 from unlearnbench.config import ConfigError, method_scenarios, validate_config
 from unlearnbench.provenance import code_hash
+from unlearnbench.workflow import run_script
+
+SCRIPTS = Path(workflow.main_snakefile).resolve().parent / "workflow_scripts"
+
+
+def job_script(name, job, model=False):
+    """A rule's `run:` body: workflow_scripts/<name>.py in this process (unlearnbench.workflow.run_script).
+    `model=True` for jobs that run a network: they take the process-wide model lock."""
+    run_script(SCRIPTS / f"{name}.py", job, model=model)
+
+
+def stage_code(script, *modules):
+    """The `code` param of a rule: the package modules it runs plus its workflow script, so that editing
+    either reruns exactly its jobs (Snakemake sees neither: the `run:` body is one call)."""
+    return code_hash(*modules, files=[SCRIPTS / f"{script}.py"])
 
 
 def _experiment_config(cfg):
@@ -39,27 +55,19 @@ TORCH_THREADS = config["threads"]
 
 
 def _uses_cuda(device):
-    """`cuda[:i]`, or `auto` on a machine where torch sees CUDA (the machine Snakemake parses on: on a
-    cluster whose submit host has no GPU, set `device: cuda` or give GPUs in the profile)."""
+    """`cuda[:i]`, or `auto` on a machine with an NVIDIA driver (the machine Snakemake parses on: on a
+    cluster whose submit host has no GPU, set `device: cuda` or give GPUs in the profile). Decided without
+    importing torch, which would cost every invocation (even a no-op) seconds of start-up; at run time
+    `auto` still resolves with torch.cuda.is_available()."""
     if device.startswith("cuda"):
         return True
-    if device == "auto":
-        import torch
-
-        return torch.cuda.is_available()
-    return False
+    return device == "auto" and os.path.exists("/proc/driver/nvidia/version")
 
 
 USES_CUDA = _uses_cuda(config["device"])
 # Resources of the torch rules (train, unlearn, extract_features): one GPU each when CUDA is used, so that
 # `--resources gpu=N` bounds concurrency on a GPU box and executors (SLURM, Kubernetes) request a GPU.
 TORCH_RESOURCES = {"gpu": 1} if USES_CUDA else {}
-# Conda environment of the torch rules for `--use-conda` (ignored otherwise); pinned like pyproject.toml.
-# Snakemake reads a rule's env file even without --use-conda (it records it in its metadata), so a copy of
-# the workflow without envs/ simply runs without one.
-_CONDA_FILE = os.path.join(os.path.dirname(os.path.abspath(workflow.main_snakefile)), "envs",
-                           "cuda.yaml" if USES_CUDA else "cpu.yaml")
-CONDA_ENV = _CONDA_FILE if os.path.isfile(_CONDA_FILE) else None
 
 
 def _alt(names):

@@ -14,11 +14,11 @@ rule prepare_data:
     params:
         spec=lambda w: as_json(dataset_spec(w.dataset)),
         upstream=lambda w: as_json(config["data"]["upstream"]) if w.dataset != "upstream" else "null",
-        code=code_hash("data", "atomic", "provenance"),
+        code=stage_code("prepare_data", "data", "atomic", "provenance"),
     threads: 1
     log:
         f"{OUT}/logs/prepare_data/{{dataset}}.log",
     benchmark:
         f"{OUT}/benchmarks/prepare_data/{{dataset}}.tsv"
-    script:
-        "../workflow_scripts/prepare_data.py"
+    run:
+        job_script("prepare_data", locals())

@@ -43,14 +43,14 @@ rule evaluate:
         downstream=as_json(DOWNSTREAM),
         evalsets=as_json(EVALSETS),
         data_seed=config["seed"],
-        code=code_hash("evaluation.py", "metrics", "results.py", "features.py", "data/forget_sets.py"),
+        code=stage_code("evaluate", "evaluation.py", "metrics", "results.py", "features.py", "data/forget_sets.py"),
     threads: config["evaluation"]["threads"]
     log:
         f"{OUT}/logs/evaluate/{{scenario}}/seed{{seed}}/{{method}}.log",
     benchmark:
         f"{OUT}/benchmarks/evaluate/{{scenario}}/seed{{seed}}/{{method}}.tsv"
-    script:
-        "../workflow_scripts/evaluate.py"
+    run:
+        job_script("evaluate", locals())
 
 
 rule aggregate:
@@ -61,11 +61,11 @@ rule aggregate:
         summary=f"{OUT}/results/summary.parquet",
         summary_csv=f"{OUT}/results/summary.csv",
     params:
-        code=code_hash("aggregate.py", "results.py"),
+        code=stage_code("aggregate", "aggregate.py", "results.py"),
     threads: 1
     log:
         f"{OUT}/logs/aggregate.log",
     benchmark:
         f"{OUT}/benchmarks/aggregate.tsv"
-    script:
-        "../workflow_scripts/aggregate.py"
+    run:
+        job_script("aggregate", locals())

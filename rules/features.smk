@@ -18,15 +18,14 @@ rule extract_features:
         dtype=config["evaluation"]["dtype"],
         seed=config["seed"],
         device=config["device"],
-        code=code_hash("features.py", "models.py", "checkpoints.py", "data/arrays.py", "data/files.py"),
+        code=stage_code("extract_features", "features.py", "models.py", "checkpoints.py", "training.py", "data/arrays.py",
+                         "data/files.py"),
     threads: TORCH_THREADS
     resources:
         **TORCH_RESOURCES,
-    conda:
-        CONDA_ENV
     log:
         f"{OUT}/logs/extract_features/{{model}}.log",
     benchmark:
         f"{OUT}/benchmarks/extract_features/{{model}}.tsv"
-    script:
-        "../workflow_scripts/extract_features.py"
+    run:
+        job_script("extract_features", locals(), model=True)

@@ -25,7 +25,7 @@ REPORT_PARAMS = {
     "scenarios": as_json({sc: {"kind": SCENARIO[sc]["kind"], "methods": evaluated_methods(sc)} for sc in SCENARIOS}),
     "thresholds": as_json(DEFAULT_THRESHOLDS.as_dict()),
     "out": OUT,
-    "code": code_hash("report"),
+    "code": code_hash("report", files=[SCRIPTS / f"report_{name}.py" for name in ("leaderboard", "plots", "exports")]),
 }
 
 
@@ -64,8 +64,8 @@ rule leaderboard:
         f"{OUT}/logs/report/leaderboard.log",
     benchmark:
         f"{OUT}/benchmarks/report/leaderboard.tsv"
-    script:
-        "../workflow_scripts/report_leaderboard.py"
+    run:
+        job_script("report_leaderboard", locals())
 
 
 rule plots:
@@ -81,8 +81,8 @@ rule plots:
         f"{OUT}/logs/report/plots.log",
     benchmark:
         f"{OUT}/benchmarks/report/plots.tsv"
-    script:
-        "../workflow_scripts/report_plots.py"
+    run:
+        job_script("report_plots", locals())
 
 
 rule exports:
@@ -98,5 +98,5 @@ rule exports:
         f"{OUT}/logs/report/exports.log",
     benchmark:
         f"{OUT}/benchmarks/report/exports.tsv"
-    script:
-        "../workflow_scripts/report_exports.py"
+    run:
+        job_script("report_exports", locals())

@@ -6,7 +6,8 @@
 # trained from scratch; without `pretrained`, `finetune` is irrelevant), so toggling them reruns nothing else.
 SCRATCH_MODEL = {k: v for k, v in config["model"].items() if k not in ("pretrained", "finetune")}
 ORIGINAL_MODEL = config["model"] if config["model"].get("pretrained") else SCRATCH_MODEL
-TRAIN_CODE = code_hash("training", "models", "data/arrays.py", "data/files.py", "checkpoints", "stages.py")
+TRAIN_CODE = stage_code("train", "training", "models", "data/arrays.py", "data/files.py", "data/forget_sets.py",
+                        "checkpoints", "stages.py")
 
 
 rule train_original:
@@ -25,14 +26,12 @@ rule train_original:
     threads: TORCH_THREADS
     resources:
         **TORCH_RESOURCES,
-    conda:
-        CONDA_ENV
     log:
         f"{OUT}/logs/train_original.log",
     benchmark:
         f"{OUT}/benchmarks/train_original.tsv"
-    script:
-        "../workflow_scripts/train.py"
+    run:
+        job_script("train", locals(), model=True)
 
 
 def forget_set_inputs(w):
@@ -54,16 +53,14 @@ rule select_forget_set:
         ranking=f"{OUT}/forget_sets/{{scenario}}_ranking.csv",
     params:
         scenario=lambda w: as_json(SCENARIO[w.scenario]),
-        code=code_hash("data/forget_sets.py", "stages.py"),
+        code=stage_code("select_forget_set", "data/forget_sets.py", "stages.py", "features.py"),
     threads: 1
-    conda:
-        CONDA_ENV
     log:
         f"{OUT}/logs/select_forget_set/{{scenario}}.log",
     benchmark:
         f"{OUT}/benchmarks/select_forget_set/{{scenario}}.tsv"
-    script:
-        "../workflow_scripts/select_forget_set.py"
+    run:
+        job_script("select_forget_set", locals())
 
 
 rule train_retrain:
@@ -82,11 +79,9 @@ rule train_retrain:
     threads: TORCH_THREADS
     resources:
         **TORCH_RESOURCES,
-    conda:
-        CONDA_ENV
     log:
         f"{OUT}/logs/train_retrain/{{scenario}}/seed{{seed}}.log",
     benchmark:
         f"{OUT}/benchmarks/train_retrain/{{scenario}}/seed{{seed}}.tsv"
-    script:
-        "../workflow_scripts/train.py"
+    run:
+        job_script("train", locals(), model=True)

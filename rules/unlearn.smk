@@ -17,15 +17,13 @@ rule unlearn:
         spec=lambda w: as_json(config["methods"][w.method]),
         seed=lambda w: int(w.seed),
         device=config["device"],
-        code=lambda w: code_hash(*method_sources(config["methods"][w.method]["algorithm"]), "stages.py"),
+        code=lambda w: stage_code("unlearn", *method_sources(config["methods"][w.method]["algorithm"]), "stages.py"),
     threads: TORCH_THREADS
     resources:
         **TORCH_RESOURCES,
-    conda:
-        CONDA_ENV
     log:
         f"{OUT}/logs/unlearn/{{scenario}}/seed{{seed}}/{{method}}.log",
     benchmark:
         f"{OUT}/benchmarks/unlearn/{{scenario}}/seed{{seed}}/{{method}}.tsv"
-    script:
-        "../workflow_scripts/unlearn.py"
+    run:
+        job_script("unlearn", locals(), model=True)

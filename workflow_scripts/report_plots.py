@@ -1,7 +1,10 @@
 from unlearnbench.report.plots import write_plots
 from unlearnbench.report.sources import from_rule
 from unlearnbench.report.verdicts import Thresholds
-from unlearnbench.workflow import logged, param
+from unlearnbench.workflow import logged, param, phase
 
 with logged(snakemake):
-    write_plots(from_rule(snakemake), snakemake.params.out, Thresholds(**param(snakemake, "thresholds")))
+    with phase("load"):
+        data = from_rule(snakemake)
+    with phase("compute"):
+        write_plots(data, snakemake.params.out, Thresholds(**param(snakemake, "thresholds")))

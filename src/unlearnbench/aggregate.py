@@ -102,11 +102,17 @@ def summarise_seeds(per_seed: pd.DataFrame) -> pd.DataFrame:
 
 def aggregate(inputs: list[str | Path], out_results: str | Path, out_summary: str | Path,
               out_csv: str | Path) -> pd.DataFrame:
-    results = read_results(*inputs)
-    write_results(results, out_results)
-    summary = summarise_seeds(per_seed_summary(results))
-    with atomic_path(out_summary, suffix=".tmp.parquet") as tmp:
-        summary.to_parquet(tmp, index=False)
-    with atomic_path(out_csv, suffix=".tmp.csv") as tmp:
-        summary.to_csv(tmp, index=False, float_format="%.6g")
+    from unlearnbench.workflow import phase
+
+    with phase("load"):
+        results = read_results(*inputs)
+    with phase("write"):
+        write_results(results, out_results)
+    with phase("compute"):
+        summary = summarise_seeds(per_seed_summary(results))
+    with phase("write"):
+        with atomic_path(out_summary, suffix=".tmp.parquet") as tmp:
+            summary.to_parquet(tmp, index=False)
+        with atomic_path(out_csv, suffix=".tmp.csv") as tmp:
+            summary.to_csv(tmp, index=False, float_format="%.6g")
     return summary

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+
+if TYPE_CHECKING:  # torch is imported only by the functions that build or load a model
+    import torch
 
 from unlearnbench.atomic import atomic_path, write_json
 
@@ -33,6 +34,8 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, meta: dict[str, An
     missing = [k for k in REQUIRED_META if k not in meta]
     if missing:
         raise ValueError(f"checkpoint metadata lacks {missing}")
+    from safetensors.torch import save_file
+
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path, suffix=".tmp.safetensors") as tmp:
         save_file(state, str(tmp), metadata={"arch": str(meta["arch"]), "num_classes": str(meta["num_classes"])})
@@ -53,7 +56,9 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     return meta
 
 
-def load_state(path: str | Path) -> dict[str, torch.Tensor]:
+def load_state(path: str | Path) -> dict[str, "torch.Tensor"]:
+    from safetensors.torch import load_file
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
@@ -63,7 +68,7 @@ def load_state(path: str | Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"checkpoint {path} is not a readable safetensors file: {exc}") from None
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
+def load_checkpoint(path: str | Path, device: "str | torch.device" = "cpu") -> tuple["torch.nn.Module", dict[str, Any]]:
     """Rebuild the model from the sidecar's arch/num_classes and load the weights (strict)."""
     from unlearnbench.models import create_model
 

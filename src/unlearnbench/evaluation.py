@@ -18,6 +18,7 @@ from unlearnbench.data.forget_sets import read_forget_set
 from unlearnbench.features import read_features, read_features_meta
 from unlearnbench.provenance import code_version, config_hash, package_versions
 from unlearnbench.results import write_results
+from unlearnbench.workflow import phase
 
 
 class EvaluationError(ValueError):
@@ -70,13 +71,12 @@ def evaluate_model(*, scenario: str, seed: int, method: str, algorithm: str, mod
                    features: dict[str, dict[str, str]], forget_json: str | Path, data_npz: str | Path,
                    data_json: str | Path, downstream: list[str], layers: list[str] | str, metrics: dict[str, dict[str, Any]],
                    data_seed: int, out: str | Path, threads: int = 2) -> None:
-    import torch
-
     from unlearnbench.metrics import METRICS, create_metric
+    from unlearnbench.metrics.base import thread_budget
 
-    torch.set_num_threads(threads)
-    meta = read_meta(model_ckpt)
-    ctx, fset = build_context(features, forget_json, data_npz, data_json, downstream, layers, seed)
+    with phase("load"):
+        meta = read_meta(model_ckpt)
+        ctx, fset = build_context(features, forget_json, data_npz, data_json, downstream, layers, seed)
     data_hash = json.loads(Path(data_json).read_text())["data_hash"]
     feat_meta = read_features_meta(features["model"]["train"])
     method_params = meta.get("method_params", {})
@@ -88,7 +88,9 @@ def evaluate_model(*, scenario: str, seed: int, method: str, algorithm: str, mod
             "model_seed": int(meta.get("seed", seed)), "data_seed": data_seed,
             "max_per_class": feat_meta.get("max_per_class")}
     rows = []
-    for name in sorted(METRICS):
-        for row in create_metric(name, **metrics.get(name, {})).evaluate(ctx):
-            rows.append({**base, **row})
-    write_results(rows, out)
+    with thread_budget(threads), phase("compute"):
+        for name in sorted(METRICS):
+            for row in create_metric(name, **metrics.get(name, {})).evaluate(ctx):
+                rows.append({**base, **row})
+    with phase("write"):
+        write_results(rows, out)

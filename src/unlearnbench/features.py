@@ -11,20 +11,20 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from safetensors.numpy import load_file, save_file
 
 from unlearnbench.atomic import atomic_path, write_json
-from unlearnbench.checkpoints import load_checkpoint
-from unlearnbench.data import load_prepared
 from unlearnbench.provenance import device_name, file_hash
+from unlearnbench.workflow import phase
+
+if TYPE_CHECKING:  # torch is imported by extraction only: reading the cache (evaluate) stays torch-free
+    import torch
 
 #: forward passes run in this process, keyed by (checkpoint, eval set): the benchmark's proof of "one pass"
 FORWARD_PASSES: dict[tuple[str, str], int] = {}
-_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def cap_per_class(labels: np.ndarray, max_per_class: int | None, seed: int) -> np.ndarray:
@@ -40,43 +40,48 @@ def extract_all(ckpt: str | Path, evalsets: list[tuple[str, str | Path]], outs: 
                 layers: list[str] | str = "all", batch_size: int = 512, max_per_class: int | None = None,
                 dtype: str = "float32", seed: int = 0, threads: int = 2, device: str = "auto") -> None:
     """Load ``ckpt`` once and extract every eval set (``(name, dataset .npz)`` pairs) into ``outs`` (same order)."""
+    from unlearnbench.checkpoints import load_checkpoint
+    from unlearnbench.data import load_prepared
     from unlearnbench.models import check_layers, feature_layers
     from unlearnbench.training import prepare_model, setup_torch
 
     if len(outs) != len(evalsets):
         raise ValueError(f"{len(evalsets)} eval sets but {len(outs)} output paths")
-    dev = setup_torch(seed, threads, device)
-    model, meta = load_checkpoint(ckpt, dev)
-    model = prepare_model(model, dev).eval()
-    layers = feature_layers(model) if layers == "all" else check_layers(model, layers, meta["arch"])
+    with phase("load"):
+        dev = setup_torch(seed, threads, device)
+        model, meta = load_checkpoint(ckpt, dev)
+        model = prepare_model(model, dev).eval()
+        layers = feature_layers(model) if layers == "all" else check_layers(model, layers, meta["arch"])
     datasets: dict[str, object] = {}
     for (evalset, npz), out in zip(evalsets, outs):
         if Path(out).name != f"{evalset}.safetensors":
             raise ValueError(f"output {out} does not belong to eval set {evalset!r}")
         if npz not in datasets:
-            datasets[npz] = load_prepared(npz).for_model(model)
+            with phase("load"):
+                datasets[npz] = load_prepared(npz).for_model(model)
         _extract_one(model, meta, ckpt, datasets[npz], evalset, out, layers=layers, batch_size=batch_size,
                      max_per_class=max_per_class, dtype=dtype, seed=seed, dev=dev)
 
 
-def _extract_one(model: torch.nn.Module, meta: dict[str, Any], ckpt: str | Path, dataset, evalset: str,
+def _extract_one(model: "torch.nn.Module", meta: dict[str, Any], ckpt: str | Path, dataset, evalset: str,
                  out: str | Path, *, layers: list[str], batch_size: int, max_per_class: int | None, dtype: str,
-                 seed: int, dev: torch.device) -> None:
+                 seed: int, dev: "torch.device") -> None:
     """One forward pass of ``model`` over one eval set; writes features + sidecar atomically.
 
     ``dataset`` is a prepared dataset (:func:`unlearnbench.data.load_prepared`): the eval set is an
     in-memory or a file-backed image set, capped per class before anything is decoded.
     """
+    import torch
+
     from unlearnbench.models import extract
-    from unlearnbench.stages import evalset_images
     from unlearnbench.training import autocast
 
-    full = evalset_images(dataset, evalset)
+    full = dataset.evalset(evalset)
     keep = cap_per_class(full.labels, max_per_class, seed)
     data = full.subset(keep)
     chunks: dict[str, list[np.ndarray]] = {name: [] for name in ["logits", *layers]}
     t0 = time.perf_counter()
-    with torch.inference_mode():
+    with phase("compute"), torch.inference_mode():
         for x, _ in data.batches(batch_size, device=dev):
             if dev.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -93,7 +98,7 @@ def _extract_one(model: torch.nn.Module, meta: dict[str, Any], ckpt: str | Path,
               "logits": _cat(chunks["logits"], meta["num_classes"])}
     for name in layers:
         arrays[f"layer.{name}"] = _cat(chunks[name], width[name])
-    with atomic_path(out, suffix=".tmp.safetensors") as tmp:
+    with phase("write"), atomic_path(out, suffix=".tmp.safetensors") as tmp:
         save_file(arrays, str(tmp))
     write_json(Path(str(out) + ".json"), {
         "checkpoint": str(ckpt), "checkpoint_hash": file_hash(ckpt), "model_status": meta.get("status", "ok"),
@@ -102,9 +107,11 @@ def _extract_one(model: torch.nn.Module, meta: dict[str, Any], ckpt: str | Path,
         "img_per_s": len(keep) / max(seconds, 1e-9), "device": device_name(dev)})
 
 
-def _store(feat: torch.Tensor, dtype: str) -> np.ndarray:
+def _store(feat: "torch.Tensor", dtype: str) -> np.ndarray:
     """Round features to the configured storage dtype (bfloat16 is kept as float32 after rounding)."""
-    feat = feat.to(_DTYPES[dtype])
+    import torch
+
+    feat = feat.to(getattr(torch, dtype))
     return feat.cpu().numpy() if dtype == "float16" else feat.float().cpu().numpy()
 
 

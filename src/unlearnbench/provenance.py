@@ -36,14 +36,18 @@ def file_hash(path: str | Path, length: int = 16) -> str:
     return h.hexdigest()[:length]
 
 
-def code_hash(*modules: str, length: int = 16) -> str:
-    """Hash of package source files/folders given relative to the package (``"training"``, ``"methods/scrub"``).
+def code_hash(*modules: str, files: Iterable[str | Path] = (), length: int = 16) -> str:
+    """Hash of package source files/folders given relative to the package (``"training"``, ``"methods/scrub"``),
+    plus any other ``files`` (e.g. the rule's workflow script, hashed by name and content).
 
     A folder hashes every ``.py`` below it; a bare name resolves to ``name.py`` or the folder ``name``.
     """
     h = hashlib.sha256()
     for path in sorted(_module_files(modules)):
         h.update(str(path.relative_to(PACKAGE_DIR)).encode())
+        h.update(path.read_bytes())
+    for path in sorted(Path(f) for f in files):
+        h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:length]
 

@@ -18,6 +18,7 @@ from unlearnbench.data import ArrayDataset, build_dataset, load_prepared
 from unlearnbench.data.forget_sets import (ForgetSet, make_forget_set, rank_top, read_forget_set, write_forget_set,
                                            write_ranking)
 from unlearnbench.provenance import code_version, config_hash, device_name, file_hash, package_versions
+from unlearnbench.workflow import phase
 
 
 def prepare_data(spec: dict[str, Any], out_npz: str | Path, out_meta: str | Path, out_sheet: str | Path,
@@ -29,18 +30,21 @@ def prepare_data(spec: dict[str, Any], out_npz: str | Path, out_meta: str | Path
     """
     from unlearnbench.data.contact_sheet import write_contact_sheet
 
-    t0 = time.perf_counter()
-    ds = build_dataset(spec, upstream)
     from unlearnbench.atomic import atomic_path
 
-    with atomic_path(out_npz, suffix=".tmp.npz") as tmp:
-        ds.save_npz(tmp)
-    write_contact_sheet(ds.preview(), out_sheet, max_classes=None if ds.storage == "pixels" else 100)
-    write_json(out_meta, {"spec": spec, "data_hash": file_hash(out_npz), "num_classes": ds.num_classes,
-                          "class_names": ds.class_names, "superclass": ds.superclass,
-                          "source_class": ds.source_class, "n_train": len(ds.y_train), "n_test": len(ds.y_test),
-                          "image_shape": ds.image_shape, "storage": ds.storage,
-                          "seconds": time.perf_counter() - t0})
+    t0 = time.perf_counter()
+    with phase("compute"):
+        ds = build_dataset(spec, upstream)
+    with phase("write"):
+        with atomic_path(out_npz, suffix=".tmp.npz") as tmp:
+            ds.save_npz(tmp)
+        write_contact_sheet(ds.preview(), out_sheet, max_classes=None if ds.storage == "pixels" else 100)
+        write_json(out_meta, {"spec": spec, "data_hash": file_hash(out_npz), "num_classes": ds.num_classes,
+                              "class_names": ds.class_names, "superclass": ds.superclass,
+                              "source_class": ds.source_class, "n_train": len(ds.y_train),
+                              "n_test": len(ds.y_test),
+                              "image_shape": ds.image_shape, "storage": ds.storage,
+                              "seconds": time.perf_counter() - t0})
 
 
 def data_meta(path: str | Path) -> dict[str, Any]:
@@ -69,31 +73,34 @@ def train_reference(data_npz: str | Path, data_json: str | Path, out_ckpt: str |
     from unlearnbench.models import create_model
     from unlearnbench.training import TrainConfig, accuracy, prepare_model, setup_torch, train_model
 
-    dev = setup_torch(seed, threads, device)
-    ds = load_prepared(data_npz)
-    cfg = TrainConfig(**train)
-    net = prepare_model(create_model(model["arch"], ds.num_classes, **model.get("kwargs", {})), dev)
-    ds = ds.for_model(net)
-    train_set, test_set = ds.split("train"), ds.split("test")
-    fs = read_forget_set(forget_set) if forget_set else None
-    monitor = {"test": test_set}
-    if fs is not None:
-        idx = fs.splits(ds.y_train, ds.y_test)
-        train_set = train_set.subset(idx["retain_train"])
-        monitor = {"retain_test": test_set.subset(idx["retain_test"])}
-        if len(idx["forget_test"]):
-            monitor["forget_test"] = test_set.subset(idx["forget_test"])
-    t0 = time.perf_counter()
-    curve = train_model(net, train_set, cfg, seed=seed, device=dev, desc="retrain" if fs else "original",
-                        monitor=monitor)
-    wall = time.perf_counter() - t0
-    final = {name: accuracy(net, subset, dev) for name, subset in monitor.items()}
+    with phase("load"):
+        dev = setup_torch(seed, threads, device)
+        ds = load_prepared(data_npz)
+        cfg = TrainConfig(**train)
+        net = prepare_model(create_model(model["arch"], ds.num_classes, **model.get("kwargs", {})), dev)
+        ds = ds.for_model(net)
+        train_set, test_set = ds.split("train"), ds.split("test")
+        fs = read_forget_set(forget_set) if forget_set else None
+        monitor = {"test": test_set}
+        if fs is not None:
+            idx = fs.splits(ds.y_train, ds.y_test)
+            train_set = train_set.subset(idx["retain_train"])
+            monitor = {"retain_test": test_set.subset(idx["retain_test"])}
+            if len(idx["forget_test"]):
+                monitor["forget_test"] = test_set.subset(idx["forget_test"])
+    with phase("compute"):
+        t0 = time.perf_counter()
+        curve = train_model(net, train_set, cfg, seed=seed, device=dev, desc="retrain" if fs else "original",
+                            monitor=monitor)
+        wall = time.perf_counter() - t0
+        final = {name: accuracy(net, subset, dev) for name, subset in monitor.items()}
     meta = _run_meta("retrain" if fs else "original", model["arch"], ds.num_classes, model.get("kwargs", {}), seed,
                      {"model": model, "train": train, "seed": seed}, dev, data_hash=data_meta(data_json)["data_hash"],
                      forget_hash=fs.forget_hash if fs else None, curve=curve, final_accuracy=final,
                      wall_time_s=wall, n_train=len(train_set),
                      img_per_s=cfg.epochs * len(train_set) / max(wall, 1e-9), status="ok", source="trained")
-    save_checkpoint(out_ckpt, net, meta)
+    with phase("write"):
+        save_checkpoint(out_ckpt, net, meta)
 
 
 def import_original(data_npz: str | Path, data_json: str | Path, out_ckpt: str | Path, *, model: dict[str, Any],
@@ -192,13 +199,15 @@ def select_forget_set(scenario: dict[str, Any], data_npz: str | Path, out_json: 
                       out_ranking: str | Path | None = None, up_features: str | Path | None = None,
                       down_features: str | Path | None = None, down_json: str | Path | None = None) -> None:
     """Write the forget set of one scenario; ``top`` ranks classes with the original model's features."""
-    ds = load_prepared(data_npz)
+    with phase("load"):
+        ds = load_prepared(data_npz)
     ranking = None
     if scenario["kind"] == "top":
         from unlearnbench.features import read_features
 
-        up, down = read_features(up_features), read_features(down_features)
-        down_names = data_meta(down_json)["class_names"]
+        with phase("load"):
+            up, down = read_features(up_features), read_features(down_features)
+            down_names = data_meta(down_json)["class_names"]
         ranking, sim = rank_top(up.layers["pre_logits"], up.labels, ds.num_classes, down.layers["pre_logits"],
                                 down.labels, len(down_names))
         write_ranking(out_ranking, ranking, sim, ds.class_names, down_names)
@@ -241,23 +250,27 @@ def run_unlearning(instance: str, spec: dict[str, Any], original_ckpt: str | Pat
     from unlearnbench.training import accuracy, prepare_model, setup_torch
 
     method = create_method(instance, spec)
-    dev = setup_torch(seed, threads, device)
-    model, original_meta = load_checkpoint(original_ckpt, dev)
-    model = prepare_model(model, dev)
-    ds = load_prepared(data_npz).for_model(model)
-    fs = read_forget_set(forget_json)
-    idx = fs.splits(ds.y_train, ds.y_test)
-    train_set, test_set = ds.split("train"), ds.split("test")
-    monitor = {"forget": train_set.subset(idx["forget_train"]), "retain_test": test_set.subset(idx["retain_test"])}
-    if len(idx["forget_test"]):
-        monitor["forget_test"] = test_set.subset(idx["forget_test"])
-    task = UnlearnTask(forget=train_set.subset(idx["forget_train"]), retain=train_set.subset(idx["retain_train"]),
-                       num_classes=ds.num_classes, forget_classes=list(fs.forget_classes) if fs.forget_classes
-                       else None, device=dev, seed=seed, monitor=monitor)
-    before = {name: accuracy(model, subset, dev) for name, subset in monitor.items()}
-    outcome = method.run(model, task)
-    after = ({name: accuracy(outcome.model, subset, dev) for name, subset in monitor.items()}
-             if outcome.status == "ok" else {})
+    with phase("load"):
+        dev = setup_torch(seed, threads, device)
+        model, original_meta = load_checkpoint(original_ckpt, dev)
+        model = prepare_model(model, dev)
+        ds = load_prepared(data_npz).for_model(model)
+        fs = read_forget_set(forget_json)
+        idx = fs.splits(ds.y_train, ds.y_test)
+        train_set, test_set = ds.split("train"), ds.split("test")
+        monitor = {"forget": train_set.subset(idx["forget_train"]),
+                   "retain_test": test_set.subset(idx["retain_test"])}
+        if len(idx["forget_test"]):
+            monitor["forget_test"] = test_set.subset(idx["forget_test"])
+        task = UnlearnTask(forget=train_set.subset(idx["forget_train"]),
+                           retain=train_set.subset(idx["retain_train"]), num_classes=ds.num_classes,
+                           forget_classes=list(fs.forget_classes) if fs.forget_classes else None, device=dev,
+                           seed=seed, monitor=monitor)
+    with phase("compute"):
+        before = {name: accuracy(model, subset, dev) for name, subset in monitor.items()}
+        outcome = method.run(model, task)
+        after = ({name: accuracy(outcome.model, subset, dev) for name, subset in monitor.items()}
+                 if outcome.status == "ok" else {})
     meta = _run_meta("unlearn", original_meta["arch"], ds.num_classes, original_meta.get("model_kwargs", {}), seed,
                      {"recipe": original_meta.get("params", {}), "method": spec, "seed": seed}, dev,
                      method=instance, algorithm=spec["algorithm"], method_params=method.get_params(),
@@ -267,4 +280,5 @@ def run_unlearning(instance: str, spec: dict[str, Any], original_ckpt: str | Pat
     if outcome.model.get_classifier().out_features != ds.num_classes:
         raise RuntimeError(f"method {instance} returned a model with {outcome.model.get_classifier().out_features} "
                            f"outputs; expected the original {ds.num_classes} classes")
-    save_checkpoint(out_ckpt, outcome.model, meta)
+    with phase("write"):
+        save_checkpoint(out_ckpt, outcome.model, meta)

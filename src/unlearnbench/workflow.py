@@ -1,29 +1,151 @@
-"""Helpers for the thin ``workflow_scripts``: logging to the rule's ``log:`` file and reading params."""
+"""How the rules run the thin ``workflow_scripts``: in the Snakemake process, logged and timed per job.
+
+Every rule is a ``run:`` job that calls :func:`run_script`; with ``force-use-threads`` (the default
+profile) Snakemake runs it in a thread of its own process, so torch and timm are imported once per
+``snakemake`` invocation instead of once per job (≈ 4–7 s each on a 2-core machine; see
+docs/performance.md). On clusters each job is its own ``snakemake`` process, which runs the same code.
+
+- :func:`logged` sends a job's ``print``/tqdm/warnings output to its ``log:`` file. The redirection is
+  thread-local, so two jobs running side by side never write into each other's logs.
+- Model jobs (``model=True``: training, unlearning, extraction) hold :data:`MODEL_LOCK`: torch's global
+  RNG, thread count and deterministic-algorithm switch are process-wide, so two model jobs never
+  interleave in one process and every job starts from its own seed exactly as in a fresh process.
+- :func:`phase` times what a job spends loading, computing and writing; the log's last line is
+  ``[timing] {...}`` with ``startup`` (job start → first phase: imports and set-up), the phases and the
+  wall time, which ``benchmarks/run_default.py`` turns into the cost model.
+"""
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import sys
+import threading
+import time
 import traceback
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Iterator
+
+#: serialises model jobs within one process (see the module docstring)
+MODEL_LOCK = threading.RLock()
+_LOCAL = threading.local()
+#: the phases of the cost model, in the order ``[timing]`` lines list them
+PHASES = ("load", "compute", "write")
+_JOB_FIELDS = ("input", "output", "params", "wildcards", "threads", "resources", "log", "rule")
+
+
+class _ThreadLocalStream(io.TextIOBase):
+    """``sys.stdout``/``sys.stderr`` stand-in that writes to the calling thread's job log, if any."""
+
+    def __init__(self, default: Any, name: str):
+        self._default, self._name = default, name
+
+    def _target(self) -> Any:
+        return getattr(_LOCAL, self._name, None) or self._default
+
+    def write(self, text: str) -> int:
+        return self._target().write(text)
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def isatty(self) -> bool:
+        return self._target().isatty()
+
+    def fileno(self) -> int:
+        return self._target().fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._target(), "encoding", "utf-8")
+
+
+def _install_streams() -> None:
+    if not isinstance(sys.stdout, _ThreadLocalStream):
+        sys.stdout = _ThreadLocalStream(sys.stdout, "stdout")
+    if not isinstance(sys.stderr, _ThreadLocalStream):
+        sys.stderr = _ThreadLocalStream(sys.stderr, "stderr")
+
+
+class JobClock:
+    """Seconds per phase of one job; ``startup`` ends when the first phase begins."""
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.first: float | None = None
+        self.seconds = {name: 0.0 for name in PHASES}
+
+    def summary(self) -> dict[str, float]:
+        wall = time.perf_counter() - self.t0
+        startup = (self.first if self.first is not None else time.perf_counter()) - self.t0
+        out = {"startup": startup, **self.seconds, "wall": wall}
+        out["other"] = max(0.0, wall - startup - sum(self.seconds.values()))
+        return {k: round(v, 4) for k, v in out.items()}
+
+
+@contextlib.contextmanager
+def phase(name: str) -> Iterator[None]:
+    """Attribute the enclosed time to ``name`` (one of :data:`PHASES`) in the current job's clock.
+
+    Outside a job (library use, tests) it only runs the body. Nested phases count for the outer one.
+    """
+    if name not in PHASES:
+        raise ValueError(f"unknown phase {name!r}; expected one of {PHASES}")
+    clock = getattr(_LOCAL, "clock", None)
+    if clock is None or getattr(_LOCAL, "in_phase", False):
+        yield
+        return
+    start = time.perf_counter()
+    if clock.first is None:
+        clock.first = start
+    _LOCAL.in_phase = True
+    try:
+        yield
+    finally:
+        _LOCAL.in_phase = False
+        clock.seconds[name] += time.perf_counter() - start
 
 
 @contextlib.contextmanager
 def logged(snakemake: Any) -> Iterator[None]:
-    """Send the job's stdout/stderr to its ``log:`` file (also the traceback of a failure)."""
-    if not snakemake.log:
+    """Send the job's stdout/stderr to its ``log:`` file (also the traceback of a failure), and end the
+    log with the job's ``[timing]`` line."""
+    _install_streams()
+    clock = getattr(_LOCAL, "clock", None) or JobClock()
+    _LOCAL.clock = clock
+    fh = open(snakemake.log[0], "w", buffering=1) if snakemake.log else None
+    old = getattr(_LOCAL, "stdout", None), getattr(_LOCAL, "stderr", None)
+    if fh is not None:
+        _LOCAL.stdout = _LOCAL.stderr = fh
+    try:
         yield
-        return
-    with open(snakemake.log[0], "w", buffering=1) as fh:
-        old = sys.stdout, sys.stderr
-        sys.stdout = sys.stderr = fh
-        try:
-            yield
-        except BaseException:
-            traceback.print_exc(file=fh)
-            raise
-        finally:
-            sys.stdout, sys.stderr = old
+    except BaseException:
+        traceback.print_exc(file=fh or sys.__stderr__)
+        raise
+    finally:
+        if fh is not None:
+            fh.write("[timing] " + json.dumps(clock.summary(), sort_keys=True) + "\n")
+            fh.close()
+        _LOCAL.stdout, _LOCAL.stderr = old
+        _LOCAL.clock = None
+
+
+def run_script(path: str | Path, job: dict[str, Any], *, model: bool = False) -> None:
+    """Run ``workflow_scripts/<name>.py`` for a Snakemake ``run:`` job, in this process.
+
+    ``job`` is the ``run:`` block's ``locals()`` (``input``, ``output``, ``params``, …); the script sees them
+    as the usual ``snakemake`` object. ``model=True`` holds :data:`MODEL_LOCK` for the whole job.
+    """
+    path = Path(path)
+    snakemake = SimpleNamespace(**{name: job[name] for name in _JOB_FIELDS if name in job})
+    code = compile(path.read_text(), str(path), "exec")
+    _LOCAL.clock = JobClock()  # start-up counts from here (before waiting for the lock: queueing is overhead)
+    try:
+        with MODEL_LOCK if model else contextlib.nullcontext():
+            exec(code, {"__name__": "__unlearnbench_job__", "__file__": str(path), "snakemake": snakemake})
+    finally:
+        _LOCAL.clock = None
 
 
 def param(snakemake: Any, name: str) -> Any:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported when batches are made: preparing and reading data stays torch-free
+    import torch
 
 REQUIRED_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -143,7 +145,25 @@ def load_npz(path: str | Path) -> ArrayDataset:
     )
 
 
-class ImageArraySet:
+class Normalised:
+    """Per-channel normalisation ``norm = (mean, std)`` (tuples), exposed as broadcastable 1×C×1×1 tensors."""
+
+    norm: tuple[tuple[float, ...], tuple[float, ...]]
+
+    @property
+    def mean(self) -> "torch.Tensor":
+        import torch
+
+        return torch.tensor(self.norm[0], dtype=torch.float32).view(1, -1, 1, 1)
+
+    @property
+    def std(self) -> "torch.Tensor":
+        import torch
+
+        return torch.tensor(self.norm[1], dtype=torch.float32).view(1, -1, 1, 1)
+
+
+class ImageArraySet(Normalised):
     """A labelled image set backed by uint8 N×H×W×C arrays, batched as normalised float NCHW tensors.
 
     Training batches use the CIFAR augmentation (4-pixel zero-padded random crop + horizontal flip),
@@ -157,8 +177,7 @@ class ImageArraySet:
         self.images = images
         self.labels = np.asarray(labels, dtype=np.int64)
         self.num_classes = int(num_classes)
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        self.norm = (tuple(float(m) for m in mean), tuple(float(s) for s in std))
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -168,7 +187,7 @@ class ImageArraySet:
         indices = np.asarray(indices, dtype=np.int64)
         out = ImageArraySet.__new__(ImageArraySet)
         out.images, out.labels, out.num_classes = self.images[indices], self.labels[indices], self.num_classes
-        out.mean, out.std = self.mean, self.std
+        out.norm = self.norm
         return out
 
     def with_labels(self, labels: np.ndarray) -> "ImageArraySet":
@@ -182,8 +201,7 @@ class ImageArraySet:
         for other in others:
             if not isinstance(other, ImageArraySet):
                 raise TypeError(f"cannot concatenate an ImageArraySet with {type(other).__name__}")
-            if other.num_classes != self.num_classes or not (torch.equal(other.mean, self.mean)
-                                                             and torch.equal(other.std, self.std)):
+            if other.num_classes != self.num_classes or other.norm != self.norm:
                 raise ValueError("concatenated image sets must share the class count and the normalisation")
         out = self.subset(np.arange(0))
         out.images = np.concatenate([self.images, *(o.images for o in others)])
@@ -192,8 +210,11 @@ class ImageArraySet:
 
     def batches(self, batch_size: int, *, train: bool = False, shuffle: bool | None = None,
                 seed: int = 0, epoch: int = 0, drop_last: bool = False,
-                device: torch.device | str = "cpu") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                device: "torch.device | str" = "cpu") -> Iterator[tuple["torch.Tensor", "torch.Tensor"]]:
         """Yield ``(x, y)``: ``x`` float32 N×C×H×W normalised, ``y`` int64; augmented when ``train``."""
+        import torch
+
+        mean, std = self.mean, self.std
         shuffle = train if shuffle is None else shuffle
         gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
         n = len(self)
@@ -204,14 +225,16 @@ class ImageArraySet:
             x = torch.from_numpy(self.images[idx]).permute(0, 3, 1, 2).float().div_(255.0)
             if train:
                 x = _augment(x, gen)
-            x = ((x - self.mean) / self.std).to(device, non_blocking=True)
+            x = ((x - mean) / std).to(device, non_blocking=True)
             if x.device.type == "cuda":  # the model is channels_last on CUDA (training.prepare_model)
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, torch.from_numpy(self.labels[idx]).to(device, non_blocking=True)
 
 
-def _augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
+def _augment(x: "torch.Tensor", gen: "torch.Generator", pad: int = 4) -> "torch.Tensor":
     """Random crop of a zero-padded batch plus random horizontal flip, vectorised over the batch."""
+    import torch
+
     n, c, h, w = x.shape
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)

@@ -44,12 +44,15 @@ import random
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
-import torch
 
-from unlearnbench.data.arrays import ArrayDataset, ClassMetadata, DatasetError, load_npz, read_npz_arrays
+from unlearnbench.data.arrays import (ArrayDataset, ClassMetadata, DatasetError, Normalised, load_npz,
+                                      read_npz_arrays)
+
+if TYPE_CHECKING:  # torch is imported when batches are made, so that preparing data stays torch-free
+    import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -79,7 +82,7 @@ class TransformConfig:
                                 crop_pct=self.crop_pct, color_jitter=None, hflip=0.5)
 
 
-def data_config(model: torch.nn.Module | None, image_size: int) -> TransformConfig:
+def data_config(model: "torch.nn.Module | None", image_size: int) -> TransformConfig:
     """Mean/std/interpolation/crop_pct of ``model`` (``timm.data.resolve_data_config``), at ``image_size``."""
     if model is None:
         return TransformConfig(image_size=int(image_size))
@@ -103,6 +106,8 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
 def isolated_rng(seed: int) -> Iterator[None]:
     """Seed Python's ``random`` and torch's CPU generator (what timm/torchvision transforms draw from),
     and restore the caller's states afterwards (CUDA generators are never touched)."""
+    import torch
+
     py_state, torch_state = random.getstate(), torch.default_generator.get_state()
     random.seed(seed)
     torch.default_generator.manual_seed(seed)
@@ -113,7 +118,7 @@ def isolated_rng(seed: int) -> Iterator[None]:
         torch.default_generator.set_state(torch_state)
 
 
-def resolve_workers(device: torch.device, num_workers: int | None = None) -> int:
+def resolve_workers(device: "torch.device", num_workers: int | None = None) -> int:
     """DataLoader workers: explicit > ``UNLEARNBENCH_NUM_WORKERS`` > 8 on CUDA / spare cores (≤ 2) on CPU."""
     if num_workers is not None:
         return max(0, int(num_workers))
@@ -123,6 +128,8 @@ def resolve_workers(device: torch.device, num_workers: int | None = None) -> int
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if device.type == "cuda":
         return min(8, max(1, cores - 1))
+    import torch
+
     return min(2, max(0, cores - torch.get_num_threads()))
 
 
@@ -137,8 +144,9 @@ def decode(path: str) -> Any:
         raise DatasetError(f"image file {path} cannot be decoded: {exc}") from None
 
 
-class _BatchDecoder(torch.utils.data.Dataset):
-    """Decodes one whole batch per item (a DataLoader worker handles whole batches, order preserved).
+class _BatchDecoder:
+    """Decodes one whole batch per item (a DataLoader worker handles whole batches, order preserved); a
+    map-style dataset for ``torch.utils.data.DataLoader``.
 
     Paths stay a fixed-width numpy array (no per-path Python objects whose reference counts would make
     forked workers copy the pages of an ImageNet-size list)."""
@@ -151,7 +159,9 @@ class _BatchDecoder(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, idx: np.ndarray) -> tuple["torch.Tensor", "torch.Tensor"]:
+        import torch
+
         xs = []
         for i in idx:
             img = decode(os.path.join(self.root, str(self.paths[i])))
@@ -163,7 +173,7 @@ class _BatchDecoder(torch.utils.data.Dataset):
         return torch.stack(xs), torch.from_numpy(self.labels[idx])
 
 
-class FileImageSet:
+class FileImageSet(Normalised):
     """A labelled set of image files, batched as normalised float NCHW tensors (see module docstring)."""
 
     def __init__(self, paths: Sequence[str], labels: np.ndarray, num_classes: int, *, root: str | Path = "",
@@ -176,8 +186,7 @@ class FileImageSet:
         self.root = str(root)
         self.transform = transform or TransformConfig()
         self.num_workers = num_workers
-        self.mean = torch.tensor(self.transform.mean, dtype=torch.float32).view(1, -1, 1, 1)
-        self.std = torch.tensor(self.transform.std, dtype=torch.float32).view(1, -1, 1, 1)
+        self.norm = (tuple(self.transform.mean), tuple(self.transform.std))
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -214,8 +223,10 @@ class FileImageSet:
 
     def batches(self, batch_size: int, *, train: bool = False, shuffle: bool | None = None, seed: int = 0,
                 epoch: int = 0, drop_last: bool = False,
-                device: torch.device | str = "cpu") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                device: "torch.device | str" = "cpu") -> Iterator[tuple["torch.Tensor", "torch.Tensor"]]:
         """Yield ``(x, y)`` like :meth:`ImageArraySet.batches`; decoding runs in DataLoader workers."""
+        import torch
+
         device = torch.device(device)
         shuffle = train if shuffle is None else shuffle
         gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
@@ -269,7 +280,7 @@ class FileDataset(ClassMetadata):
     def image_shape(self) -> list[int]:
         return [self.image_size, self.image_size, 3]
 
-    def for_model(self, model: torch.nn.Module | None) -> "FileDataset":
+    def for_model(self, model: "torch.nn.Module | None") -> "FileDataset":
         """A view whose image sets normalise with ``model``'s pretrained_cfg (see :func:`data_config`)."""
         out = FileDataset(self.root, self.paths_train, self.y_train, self.paths_test, self.y_test,
                           list(self.class_names), self.superclass, self.source_class, self.image_size,

@@ -17,6 +17,7 @@ import contextlib
 import inspect
 import json
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 
@@ -133,18 +134,52 @@ def all_finite(*arrays: np.ndarray) -> bool:
     return all(bool(np.isfinite(a).all()) for a in arrays)
 
 
+_BLAS = threading.local()
+
+
+@contextlib.contextmanager
+def thread_budget(threads: int) -> Iterator[None]:
+    """Declare the cores this job was given (``threads:`` of its rule) for :func:`blas_threads`.
+
+    Thread-local: two light jobs running side by side in one Snakemake process each keep their own budget.
+    """
+    previous = getattr(_BLAS, "threads", None)
+    _BLAS.threads = max(1, int(threads))
+    try:
+        yield
+    finally:
+        _BLAS.threads = previous
+
+
 @contextlib.contextmanager
 def blas_threads() -> Iterator[None]:
-    """Limit numpy/scipy BLAS threads to ``torch.get_num_threads()`` for the duration.
+    """Limit numpy/scipy BLAS threads to the job's budget (:func:`thread_budget`) for the duration.
 
     OpenBLAS otherwise starts one thread per core of the node, oversubscribing a job that was given
-    ``threads:`` cores; the rules set the torch thread count, and this makes BLAS follow it.
+    ``threads:`` cores. Without a declared budget nothing is limited. The limit is process-wide, so it is
+    set once while any job holds it and restored when the last one leaves.
     """
-    import torch
+    threads = getattr(_BLAS, "threads", None)
+    if threads is None:
+        yield
+        return
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=max(1, torch.get_num_threads()), user_api="blas"):
+    with _BLAS_LOCK:
+        _BLAS_HOLDERS[0] += 1
+        if _BLAS_HOLDERS[0] == 1:
+            _BLAS_HOLDERS[1] = threadpool_limits(limits=threads, user_api="blas")
+    try:
         yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_HOLDERS[0] -= 1
+            if _BLAS_HOLDERS[0] == 0:
+                _BLAS_HOLDERS[1].restore_original_limits()
+
+
+_BLAS_LOCK = threading.Lock()
+_BLAS_HOLDERS: list = [0, None]  # [jobs inside blas_threads, their threadpool_limits]
 
 
 def check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:

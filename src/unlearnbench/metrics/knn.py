@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from unlearnbench.metrics.base import (PRE_LOGITS, EvalContext, Metric, all_finite, check_choice, check_float,
                                        check_int, register_metric)
@@ -18,7 +17,7 @@ def knn_predict(bank: np.ndarray, bank_labels: np.ndarray, queries: np.ndarray, 
 
     Rows are L2-normalised (a zero row stays zero, i.e. similarity 0 to everything), similarities are
     computed as float32 matmuls of ``chunk_size`` queries at a time, the k neighbours taken with
-    ``torch.topk``, and votes counted per class; a tie between classes goes to the smallest label. This is
+    ``np.argpartition`` (numpy only: evaluation never imports torch), and votes counted per class; a tie between classes goes to the smallest label. This is
     the decision rule of ``sklearn.neighbors.KNeighborsClassifier(n_neighbors=k, metric="cosine",
     weights="uniform")`` (whose ``predict`` takes the first maximum over sorted ``classes_``).
     """
@@ -32,18 +31,20 @@ def knn_predict(bank: np.ndarray, bank_labels: np.ndarray, queries: np.ndarray, 
     if np.shape(queries)[1] != np.shape(bank)[1]:
         raise ValueError(f"queries have dimension {np.shape(queries)[1]}, bank {np.shape(bank)[1]}")
     classes, y = np.unique(bank_labels, return_inverse=True)
-    y = torch.from_numpy(y.astype(np.int64))
-    b = torch.nn.functional.normalize(torch.as_tensor(np.asarray(bank, dtype=np.float32)), dim=1)
+    b = _normalise(np.asarray(bank, dtype=np.float32))
     out = np.empty(np.shape(queries)[0], dtype=np.int64)
-    with torch.no_grad():
-        for i in range(0, len(out), chunk_size):
-            q = torch.as_tensor(np.asarray(queries[i:i + chunk_size], dtype=np.float32))
-            sim = torch.nn.functional.normalize(q, dim=1) @ b.T
-            nbr = sim.topk(k, dim=1).indices
-            votes = torch.zeros(len(q), len(classes), dtype=torch.int32)
-            votes.scatter_add_(1, y[nbr], torch.ones_like(nbr, dtype=torch.int32))
-            out[i:i + len(q)] = votes.argmax(dim=1).numpy()  # first maximum = smallest label
+    for i in range(0, len(out), chunk_size):
+        sim = _normalise(np.asarray(queries[i:i + chunk_size], dtype=np.float32)) @ b.T
+        nbr = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+        votes = np.zeros((len(sim), len(classes)), dtype=np.int32)
+        np.add.at(votes, (np.arange(len(sim))[:, None], y[nbr]), 1)
+        out[i:i + len(sim)] = votes.argmax(axis=1)  # first maximum = smallest label
     return classes[out]
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (``torch.nn.functional.normalize``: a zero row stays zero)."""
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def bank_query_split(labels: np.ndarray, *, query_fraction: float, seed: int,
