@@ -72,16 +72,20 @@ class JobClock:
     """Seconds per phase of one job; ``startup`` ends when the first phase begins."""
 
     def __init__(self) -> None:
-        self.t0 = time.perf_counter()
+        self.t0, self.epoch0 = time.perf_counter(), time.time()
         self.first: float | None = None
         self.seconds = {name: 0.0 for name in PHASES}
+        self.compute_spans: list[list[float]] = []  # absolute (epoch) start/end of compute phases
 
-    def summary(self) -> dict[str, float]:
+    def summary(self) -> dict[str, Any]:
         wall = time.perf_counter() - self.t0
         startup = (self.first if self.first is not None else time.perf_counter()) - self.t0
         out = {"startup": startup, **self.seconds, "wall": wall}
         out["other"] = max(0.0, wall - startup - sum(self.seconds.values()))
-        return {k: round(v, 4) for k, v in out.items()}
+        out = {k: round(v, 4) for k, v in out.items()}
+        out["start"] = round(self.epoch0, 3)
+        out["compute_spans"] = [[round(a, 3), round(b, 3)] for a, b in self.compute_spans]
+        return out
 
 
 @contextlib.contextmanager
@@ -96,7 +100,7 @@ def phase(name: str) -> Iterator[None]:
     if clock is None or getattr(_LOCAL, "in_phase", False):
         yield
         return
-    start = time.perf_counter()
+    start, epoch = time.perf_counter(), time.time()
     if clock.first is None:
         clock.first = start
     _LOCAL.in_phase = True
@@ -105,6 +109,8 @@ def phase(name: str) -> Iterator[None]:
     finally:
         _LOCAL.in_phase = False
         clock.seconds[name] += time.perf_counter() - start
+        if name == "compute":
+            clock.compute_spans.append([epoch, time.time()])
 
 
 @contextlib.contextmanager
