@@ -1,17 +1,18 @@
-# Features: one job per model runs exactly one forward pass per eval set (upstream train, upstream test,
-# every downstream set) and writes one file per (model, eval set); every metric reads this cache.
+# Features: one job per (model, eval set) runs exactly one forward pass and writes one file; every metric
+# reads this cache. One job per eval set (not per model) keeps reruns exact: adding a downstream set adds
+# its extraction jobs and leaves every existing features file — and the `top` ranking read from them —
+# untouched. In-process jobs (rules/common.smk) make the extra model loads cheap (docs/performance.md).
 
 
 rule extract_features:
     input:
         ckpt=lambda w: checkpoint(w.model),
         meta=lambda w: checkpoint(w.model) + ".json",
-        data=[data_files(name)["npz"] for name in DATASETS],
+        data=lambda w: evalset_data(w.evalset)["npz"],
     output:
-        feats=[f"{OUT}/features/{{model}}/{ev}.safetensors" for ev in EVALSETS],
-        meta=[f"{OUT}/features/{{model}}/{ev}.safetensors.json" for ev in EVALSETS],
+        feats=f"{OUT}/features/{{model}}/{{evalset}}.safetensors",
+        meta=f"{OUT}/features/{{model}}/{{evalset}}.safetensors.json",
     params:
-        evalsets=as_json([[ev, evalset_data(ev)["npz"]] for ev in EVALSETS]),  # same order as output
         layers=as_json(config["evaluation"]["layers"]),
         batch_size=config["evaluation"]["batch_size"],
         max_per_class=as_json(config["evaluation"]["max_per_class"]),
@@ -24,8 +25,8 @@ rule extract_features:
     resources:
         **TORCH_RESOURCES,
     log:
-        f"{OUT}/logs/extract_features/{{model}}.log",
+        f"{OUT}/logs/extract_features/{{model}}/{{evalset}}.log",
     benchmark:
-        f"{OUT}/benchmarks/extract_features/{{model}}.tsv"
+        f"{OUT}/benchmarks/extract_features/{{model}}/{{evalset}}.tsv"
     run:
         job_script("extract_features", locals(), model=True)

@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Test modules import timm directly; on a CPU torch the registry's torchvision needs the shim first.
+import unlearnbench._torchvision_shim  # noqa: E402,F401
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ("Snakefile", "rules", "workflow_scripts", "configs", "config.yaml", "profiles", "report", "envs")
 

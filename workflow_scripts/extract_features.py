@@ -2,7 +2,7 @@ from unlearnbench.features import extract_all
 from unlearnbench.workflow import logged, param
 
 with logged(snakemake):
-    extract_all(snakemake.input.ckpt, param(snakemake, "evalsets"), list(snakemake.output.feats),
+    extract_all(snakemake.input.ckpt, [(snakemake.wildcards.evalset, snakemake.input.data)], [snakemake.output.feats],
                 layers=param(snakemake, "layers"), batch_size=snakemake.params.batch_size,
                 max_per_class=param(snakemake, "max_per_class"), dtype=snakemake.params.dtype,
                 seed=snakemake.params.seed, threads=snakemake.threads, device=snakemake.params.device)

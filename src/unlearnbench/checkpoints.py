@@ -38,7 +38,10 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, meta: dict[str, An
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path, suffix=".tmp.safetensors") as tmp:
-        save_file(state, str(tmp), metadata={"arch": str(meta["arch"]), "num_classes": str(meta["num_classes"])})
+        # one metadata key: safetensors writes its metadata map in hash order, so two keys would make two
+        # saves of the same weights differ in bytes (the sidecar JSON is the full record)
+        header = json.dumps({"arch": str(meta["arch"]), "num_classes": int(meta["num_classes"])}, sort_keys=True)
+        save_file(state, str(tmp), metadata={"unlearnbench": header})
     write_json(sidecar_path(path), meta)
 
 

@@ -107,13 +107,17 @@ def _check_methods_first(cfg: dict[str, Any]) -> None:
 
 def _check_semantics(cfg: dict[str, Any]) -> None:
     from unlearnbench.data import DatasetError, check_spec
+    from unlearnbench.archs import known_layers
     from unlearnbench.methods import METHODS, scenario_support
-    from unlearnbench.models import ModelError, check_arch, check_layers, create_model
 
-    try:
-        check_arch(cfg["model"]["arch"])
-    except ModelError as exc:
-        raise ConfigError(str(exc)) from None
+    arch, kwargs = cfg["model"]["arch"], cfg["model"]["kwargs"]
+    if known_layers(arch, kwargs) is None:  # only then import torch + timm (seconds): see archs.py
+        from unlearnbench.models import ModelError, check_arch
+
+        try:
+            check_arch(arch)
+        except ModelError as exc:
+            raise ConfigError(str(exc)) from None
     if cfg["model"].get("pretrained"):
         from unlearnbench.checkpoints import CheckpointError, check_weights_file
 
@@ -164,10 +168,16 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
                                   f"forgetting only, but scenario {sc!r} is {kinds[sc]!r} (sample) forgetting")
 
     layers = cfg["evaluation"]["layers"]
-    if layers != "all":
+    valid = known_layers(arch, kwargs)
+    if layers != "all" and valid is not None:
+        bad = [name for name in layers if name not in valid]
+        if bad:
+            raise ConfigError(f"evaluation.layers: {bad} not in architecture {arch}; valid layers: {valid}")
+    elif layers != "all":
+        from unlearnbench.models import ModelError, check_layers, create_model
+
         try:
-            check_layers(create_model(cfg["model"]["arch"], n_classes, **cfg["model"]["kwargs"]), layers,
-                         cfg["model"]["arch"])
+            check_layers(create_model(arch, n_classes, **kwargs), layers, arch)
         except ModelError as exc:
             raise ConfigError(str(exc)) from None
     _check_metrics(cfg)

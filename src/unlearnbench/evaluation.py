@@ -72,7 +72,6 @@ def evaluate_model(*, scenario: str, seed: int, method: str, algorithm: str, mod
                    data_json: str | Path, downstream: list[str], layers: list[str] | str, metrics: dict[str, dict[str, Any]],
                    data_seed: int, out: str | Path, threads: int = 2) -> None:
     from unlearnbench.metrics import METRICS, create_metric
-    from unlearnbench.metrics.base import thread_budget
 
     with phase("load"):
         meta = read_meta(model_ckpt)
@@ -88,7 +87,7 @@ def evaluate_model(*, scenario: str, seed: int, method: str, algorithm: str, mod
             "model_seed": int(meta.get("seed", seed)), "data_seed": data_seed,
             "max_per_class": feat_meta.get("max_per_class")}
     rows = []
-    with thread_budget(threads), phase("compute"):
+    with phase("compute"):
         for name in sorted(METRICS):
             for row in create_metric(name, **metrics.get(name, {})).evaluate(ctx):
                 rows.append({**base, **row})

@@ -20,6 +20,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.models import register_model
 
+from unlearnbench.archs import CIFAR_RESNETS, CIFAR_WIDTHS
+
 
 class ModelError(ValueError):
     """Unknown architecture or layer; the message lists what is valid."""
@@ -107,29 +109,21 @@ def _cifar_resnet(blocks: int, pretrained: bool = False, **kwargs) -> CifarResNe
     if pretrained:
         raise ModelError("cifar_resnet models have no published weights; pass a local checkpoint instead")
     kwargs.pop("pretrained_cfg", None), kwargs.pop("pretrained_cfg_overlay", None)
-    return CifarResNet(blocks_per_stage=blocks, **kwargs)
+    return CifarResNet(blocks_per_stage=blocks, widths=CIFAR_WIDTHS, **kwargs)
 
 
-@register_model
-def cifar_resnet8(pretrained: bool = False, **kwargs) -> CifarResNet:
-    """CIFAR ResNet-8 (1 block per stage): the fast default for the embedded 32×32 data."""
-    return _cifar_resnet(1, pretrained, **kwargs)
+def _register_cifar_resnet(name: str, blocks: int) -> None:
+    def entrypoint(pretrained: bool = False, **kwargs) -> CifarResNet:
+        return _cifar_resnet(blocks, pretrained, **kwargs)
+
+    entrypoint.__name__ = entrypoint.__qualname__ = name
+    entrypoint.__module__ = __name__
+    entrypoint.__doc__ = f"CIFAR ResNet-{6 * blocks + 2} (He et al. 2016, §4.2): {blocks} basic block(s) per stage."
+    globals()[name] = register_model(entrypoint)
 
 
-@register_model
-def cifar_resnet14(pretrained: bool = False, **kwargs) -> CifarResNet:
-    return _cifar_resnet(2, pretrained, **kwargs)
-
-
-@register_model
-def cifar_resnet20(pretrained: bool = False, **kwargs) -> CifarResNet:
-    """CIFAR ResNet-20 (He et al. 2016)."""
-    return _cifar_resnet(3, pretrained, **kwargs)
-
-
-@register_model
-def cifar_resnet32(pretrained: bool = False, **kwargs) -> CifarResNet:
-    return _cifar_resnet(5, pretrained, **kwargs)
+for _name, _blocks in CIFAR_RESNETS.items():  # cifar_resnet8 (the fast default) … cifar_resnet32
+    _register_cifar_resnet(_name, _blocks)
 
 
 def check_arch(arch: str) -> None:

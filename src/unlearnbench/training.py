@@ -18,8 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Iterable
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+from unlearnbench._lazy import torch, F, no_grad  # torch is imported on first use
 from tqdm import tqdm
 
 from unlearnbench.data.arrays import ImageArraySet
@@ -67,7 +66,13 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def setup_torch(seed: int, threads: int | None = None, device: torch.device | str = "cpu") -> torch.device:
-    """Seed every RNG, fix the CPU thread count and make kernels deterministic."""
+    """Seed every RNG, fix the CPU thread count and make kernels deterministic.
+
+    timm (and what it imports) is imported first: some of it draws from torch's global RNG at import time,
+    so seeding before that import would make the first job of a process differ from every later one.
+    """
+    import unlearnbench.models  # noqa: F401
+
     device = resolve_device(str(device))
     if threads:
         torch.set_num_threads(int(threads))
@@ -113,7 +118,7 @@ def check_finite(loss: torch.Tensor, epoch: int) -> None:
         raise Diverged(epoch, float(loss.detach()))
 
 
-@torch.no_grad()
+@no_grad
 def accuracy(model: torch.nn.Module, data: ImageArraySet, device: torch.device, batch_size: int = 512) -> float:
     """Top-1 accuracy of ``model`` on ``data`` (eval mode, no augmentation); NaN for an empty set."""
     if len(data) == 0:

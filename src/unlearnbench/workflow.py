@@ -7,9 +7,16 @@ docs/performance.md). On clusters each job is its own ``snakemake`` process, whi
 
 - :func:`logged` sends a job's ``print``/tqdm/warnings output to its ``log:`` file. The redirection is
   thread-local, so two jobs running side by side never write into each other's logs.
-- Model jobs (``model=True``: training, unlearning, extraction) hold :data:`MODEL_LOCK`: torch's global
-  RNG, thread count and deterministic-algorithm switch are process-wide, so two model jobs never
-  interleave in one process and every job starts from its own seed exactly as in a fresh process.
+- Model jobs (``model=True``: training, unlearning, extraction) run one at a time on one dedicated thread,
+  :data:`MODEL_WORKER`: torch's global RNG, thread count and deterministic-algorithm switch are
+  process-wide, so two model jobs must never interleave, and torch's OpenMP thread team belongs to the
+  thread that created it (measured: a training job on a fresh Snakemake pool thread after a job on
+  another thread ran at ~0.6× speed; on the same thread at full speed). Every job seeds itself, so it
+  computes exactly what it would in a fresh process.
+- numpy/scipy BLAS is pinned to one thread for the whole process (:func:`pin_blas_threads`): metric values
+  then never depend on how many threads OpenBLAS used (a concurrent job changing a process-wide limit
+  made CKA differ in the 9th digit between two cold runs). Light jobs get their parallelism by running
+  side by side; torch has its own thread pool (``torch.set_num_threads`` in model jobs).
 - :func:`phase` times what a job spends loading, computing and writing; the log's last line is
   ``[timing] {...}`` with ``startup`` (job start → first phase: imports and set-up), the phases and the
   wall time, which ``benchmarks/run_default.py`` turns into the cost model.
@@ -24,11 +31,12 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any, Iterator
 
-#: serialises model jobs within one process (see the module docstring)
-MODEL_LOCK = threading.RLock()
+#: the one thread that runs every model job of this process (see the module docstring)
+MODEL_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="unlearnbench-model")
 _LOCAL = threading.local()
 #: the phases of the cost model, in the order ``[timing]`` lines list them
 PHASES = ("load", "compute", "write")
@@ -137,21 +145,40 @@ def logged(snakemake: Any) -> Iterator[None]:
         _LOCAL.clock = None
 
 
+_BLAS_PIN: list = []
+
+
+def pin_blas_threads() -> None:
+    """Limit numpy/scipy BLAS to one thread for the rest of this process (idempotent)."""
+    if not _BLAS_PIN:
+        from threadpoolctl import threadpool_limits
+
+        _BLAS_PIN.append(threadpool_limits(limits=1, user_api="blas"))
+
+
 def run_script(path: str | Path, job: dict[str, Any], *, model: bool = False) -> None:
     """Run ``workflow_scripts/<name>.py`` for a Snakemake ``run:`` job, in this process.
 
     ``job`` is the ``run:`` block's ``locals()`` (``input``, ``output``, ``params``, …); the script sees them
-    as the usual ``snakemake`` object. ``model=True`` holds :data:`MODEL_LOCK` for the whole job.
+    as the usual ``snakemake`` object. ``model=True`` runs it on :data:`MODEL_WORKER` (and waits for it).
     """
+    pin_blas_threads()
     path = Path(path)
     snakemake = SimpleNamespace(**{name: job[name] for name in _JOB_FIELDS if name in job})
     code = compile(path.read_text(), str(path), "exec")
-    _LOCAL.clock = JobClock()  # start-up counts from here (before waiting for the lock: queueing is overhead)
-    try:
-        with MODEL_LOCK if model else contextlib.nullcontext():
+    clock = JobClock()  # start-up counts from here (queueing for the model thread is overhead too)
+
+    def execute() -> None:
+        _LOCAL.clock = clock
+        try:
             exec(code, {"__name__": "__unlearnbench_job__", "__file__": str(path), "snakemake": snakemake})
-    finally:
-        _LOCAL.clock = None
+        finally:
+            _LOCAL.clock = None
+
+    if model:
+        MODEL_WORKER.submit(execute).result()
+    else:
+        execute()
 
 
 def param(snakemake: Any, name: str) -> Any:

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+from unlearnbench._lazy import torch, F  # imported when a method runs
 
 from unlearnbench.methods.base import UnlearningMethod, UnlearnTask, hparam, register_method
 from unlearnbench.methods.common import (UnlearnLoop, concat_sets, epoch_batches, random_subset,

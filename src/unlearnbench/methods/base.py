@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import torch
+from unlearnbench._lazy import torch  # imported when a method runs
 
 from unlearnbench.data.arrays import ImageArraySet
 from unlearnbench.training import Diverged

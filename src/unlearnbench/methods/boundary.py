@@ -5,9 +5,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+from unlearnbench._lazy import torch, nn, F  # imported when a method runs
 
 from unlearnbench.methods.base import UnlearningMethod, UnlearnTask, hparam, register_method
 from unlearnbench.methods.common import (UnlearnLoop, epoch_batches, make_generator, monitor_accuracies,

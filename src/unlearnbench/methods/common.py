@@ -23,14 +23,13 @@ from collections import defaultdict
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+from unlearnbench._lazy import torch, F, no_grad  # imported when a method runs
 
 from unlearnbench.data.arrays import ImageArraySet
 from unlearnbench.methods.base import UnlearnTask
 from unlearnbench.training import accuracy, autocast, check_finite
 
-Batch = tuple[torch.Tensor, torch.Tensor]
+Batch = "tuple[torch.Tensor, torch.Tensor]"  # a string: evaluating it would import torch
 
 
 # ----------------------------------------------------------------------------------------------- seeding
@@ -196,7 +195,7 @@ class ParameterMask:
             if p.grad is not None:
                 p.grad.masked_fill_(~m, 0.0)
 
-    @torch.no_grad()
+    @no_grad
     def restore(self, optimizer: torch.optim.Optimizer) -> None:
         for p, m, p0 in self.entries:
             p.copy_(torch.where(m, p, p0))

@@ -5,7 +5,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import torch
+from unlearnbench._lazy import torch  # imported when a method runs
 
 from unlearnbench.methods.base import UnlearningMethod, UnlearnTask, hparam, register_method
 from unlearnbench.methods.common import random_subset, seeded_global_rng

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import torch
+from unlearnbench._lazy import torch  # imported when a method runs
 
 from unlearnbench.methods.base import hparam, register_method
 from unlearnbench.methods.finetune import Finetune

@@ -4,8 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-import torch.nn.functional as F
+from unlearnbench._lazy import torch, F, no_grad  # imported when a method runs
 
 from unlearnbench.data.arrays import ImageArraySet
 from unlearnbench.methods.base import UnlearningMethod, UnlearnTask, hparam, register_method
@@ -15,7 +14,7 @@ from unlearnbench.methods.random_label import LABEL_POOLS
 from unlearnbench.training import autocast
 
 
-@torch.no_grad()
+@no_grad
 def penultimate_features(model: torch.nn.Module, data: ImageArraySet, device: torch.device,
                          batch_size: int = 512) -> torch.Tensor:
     """Pre-logit features (``forward_head(pre_logits=True)``) in eval mode, no augmentation."""
@@ -66,7 +65,7 @@ class LastLayer(UnlearningMethod):
                                torch.from_numpy(subset.labels).to(task.device))
                         for name, subset in task.monitor.items()}
 
-        @torch.no_grad()
+        @no_grad
         def monitor() -> dict[str, float]:  # == training.accuracy: the frozen backbone gives the same features
             return {f"{name}_acc": float((head(f).argmax(1) == y).float().mean()) if len(y) else float("nan")
                     for name, (f, y) in monitor_sets.items()}

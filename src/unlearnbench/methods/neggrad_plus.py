@@ -4,8 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-import torch.nn.functional as F
+from unlearnbench._lazy import torch, F  # imported when a method runs
 
 from unlearnbench.methods.base import UnlearningMethod, UnlearnTask, hparam, register_method
 from unlearnbench.methods.common import (UnlearnLoop, endless_batches, epoch_batches, seeded_global_rng,

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
+from unlearnbench._lazy import torch  # imported when a method runs
 
 from unlearnbench.methods.base import UnlearnTask, hparam, register_method
 from unlearnbench.methods.common import ParameterMask, gradient_statistics

@@ -5,8 +5,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-import torch.nn.functional as F
+from unlearnbench._lazy import torch, F  # imported when a method runs
 
 from unlearnbench.methods.base import UnlearningMethod, UnlearnTask, hparam, register_method
 from unlearnbench.methods.common import UnlearnLoop, distill_kl, epoch_batches, seeded_global_rng, sgd_optimizer

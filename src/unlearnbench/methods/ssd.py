@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import torch
+from unlearnbench._lazy import torch  # imported when a method runs
 
 from unlearnbench.methods.base import UnlearningMethod, UnlearnTask, hparam, register_method
 from unlearnbench.methods.common import concat_sets, gradient_statistics, monitor_accuracies, random_subset

@@ -17,7 +17,6 @@ import contextlib
 import inspect
 import json
 import math
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 
@@ -134,52 +133,20 @@ def all_finite(*arrays: np.ndarray) -> bool:
     return all(bool(np.isfinite(a).all()) for a in arrays)
 
 
-_BLAS = threading.local()
-
-
 @contextlib.contextmanager
-def thread_budget(threads: int) -> Iterator[None]:
-    """Declare the cores this job was given (``threads:`` of its rule) for :func:`blas_threads`.
+def blas_threads(threads: int | None = None) -> Iterator[None]:
+    """Limit numpy/scipy BLAS to ``threads`` threads for the duration (None: leave it as it is).
 
-    Thread-local: two light jobs running side by side in one Snakemake process each keep their own budget.
+    Jobs of the workflow pin BLAS to one thread for their whole process (:mod:`unlearnbench.workflow`), so
+    that a metric's last bits never depend on how many threads OpenBLAS happened to use.
     """
-    previous = getattr(_BLAS, "threads", None)
-    _BLAS.threads = max(1, int(threads))
-    try:
-        yield
-    finally:
-        _BLAS.threads = previous
-
-
-@contextlib.contextmanager
-def blas_threads() -> Iterator[None]:
-    """Limit numpy/scipy BLAS threads to the job's budget (:func:`thread_budget`) for the duration.
-
-    OpenBLAS otherwise starts one thread per core of the node, oversubscribing a job that was given
-    ``threads:`` cores. Without a declared budget nothing is limited. The limit is process-wide, so it is
-    set once while any job holds it and restored when the last one leaves.
-    """
-    threads = getattr(_BLAS, "threads", None)
     if threads is None:
         yield
         return
     from threadpoolctl import threadpool_limits
 
-    with _BLAS_LOCK:
-        _BLAS_HOLDERS[0] += 1
-        if _BLAS_HOLDERS[0] == 1:
-            _BLAS_HOLDERS[1] = threadpool_limits(limits=threads, user_api="blas")
-    try:
+    with threadpool_limits(limits=max(1, int(threads)), user_api="blas"):
         yield
-    finally:
-        with _BLAS_LOCK:
-            _BLAS_HOLDERS[0] -= 1
-            if _BLAS_HOLDERS[0] == 0:
-                _BLAS_HOLDERS[1].restore_original_limits()
-
-
-_BLAS_LOCK = threading.Lock()
-_BLAS_HOLDERS: list = [0, None]  # [jobs inside blas_threads, their threadpool_limits]
 
 
 def check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:
