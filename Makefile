@@ -28,8 +28,9 @@ report: run
 dry-run: $(STAMP)
 	$(SNAKEMAKE) --cores $(CORES) --dry-run
 
-bench: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/run_all.py
+bench: $(STAMP)  ## docs/performance.md: cost model of a cold default run, training loop vs bare torch
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/run_default.py --configfile $(CONFIG) --noop
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_training.py
 
 # --- DVC: versioned outputs and a shared remote (docs/dvc.md) ---------------------------------------------
 DVC := $(BIN)/dvc

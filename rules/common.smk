@@ -51,6 +51,11 @@ DOWNSTREAM = sorted(config["data"]["downstream"])
 DATASETS = ["upstream", *DOWNSTREAM]
 EVALSETS = ["train", "test", *DOWNSTREAM]
 METHOD_INSTANCES = sorted(config["methods"])
+FLOOR = bool(config["floor"])  # one original_prime per replicate seed: the seed-noise floor
+TUNING = config["tuning"]
+# the validation split carved from the upstream training data (prepare_data), only when tuning reads it
+VALIDATION = ({"fraction": TUNING["validation_fraction"], "seed": TUNING["seed"]}
+              if TUNING["enabled"] and TUNING["validation_fraction"] > 0 else None)
 TORCH_THREADS = config["threads"]
 
 
@@ -80,7 +85,7 @@ wildcard_constraints:
     seed=r"\d+",
     evalset=_alt(EVALSETS),
     method=_alt(METHOD_INSTANCES),
-    model=rf"original|retrain/({_alt(SCENARIOS)})/seed\d+|unlearn/({_alt(SCENARIOS)})/seed\d+/({_alt(METHOD_INSTANCES)})",
+    model=rf"original|original_prime/seed\d+|retrain/({_alt(SCENARIOS)})/seed\d+|unlearn/({_alt(SCENARIOS)})/seed\d+/({_alt(METHOD_INSTANCES)})",
 
 
 def as_json(obj):

@@ -1,14 +1,13 @@
+from unlearnbench.report import layout
+
 # Evaluation: every metric of one (scenario, seed, model) from cached features, against both references;
 # then one results table for the whole experiment.
 
 
 def evaluated_model(w):
-    """The `method` wildcard of evaluate: a method instance, or the references `original` / `retrain`."""
-    if w.method == "original":
-        return "original"
-    if w.method == "retrain":
-        return f"retrain/{w.scenario}/seed{w.seed}"
-    return f"unlearn/{w.scenario}/seed{w.seed}/{w.method}"
+    """The `method` wildcard of evaluate: a method instance, a reference (`original`, `retrain`) or the
+    seed-noise floor `original_prime` (unlearnbench.report.layout.model_id)."""
+    return layout.model_id(w.scenario, w.seed, w.method)
 
 
 def evaluate_inputs(w):
@@ -20,8 +19,12 @@ def evaluate_inputs(w):
     return inputs
 
 
+def reference_rows():
+    return [r for r in layout.REFERENCE_ROWS if FLOOR or r != "original_prime"]
+
+
 def evaluated_methods(scenario):
-    return ["original", "retrain"] + [m for m in METHOD_INSTANCES if scenario in method_scenarios(config, m)]
+    return reference_rows() + [m for m in METHOD_INSTANCES if scenario in method_scenarios(config, m)]
 
 
 def result_files():
@@ -35,7 +38,7 @@ rule evaluate:
     output:
         f"{OUT}/results/{{scenario}}/seed{{seed}}/{{method}}.parquet",
     wildcard_constraints:
-        method=_alt(["original", "retrain", *METHOD_INSTANCES]),
+        method=_alt([*reference_rows(), *METHOD_INSTANCES]),
     params:
         metrics=as_json(config["evaluation"]["metrics"]),
         layers=as_json(config["evaluation"]["layers"]),

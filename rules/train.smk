@@ -21,6 +21,7 @@ rule train_original:
         model=as_json(ORIGINAL_MODEL),
         train=as_json(config["train"]),
         seed=config["seed"],
+        role="original",
         device=config["device"],
         code=TRAIN_CODE,
     threads: TORCH_THREADS
@@ -63,6 +64,32 @@ rule select_forget_set:
         job_script("select_forget_set", locals())
 
 
+rule train_original_prime:
+    """The seed-noise floor: the original's recipe and data from another seed (rules/common.smk FLOOR)."""
+    input:
+        **data_files("upstream"),
+        **pretrained_input(),
+    output:
+        ckpt=checkpoint("original_prime/seed{seed}"),
+        meta=checkpoint("original_prime/seed{seed}") + ".json",
+    params:
+        model=as_json(ORIGINAL_MODEL),
+        train=as_json(config["train"]),
+        seed=lambda w: int(w.seed),
+        role="original_prime",
+        device=config["device"],
+        code=TRAIN_CODE,
+    threads: TORCH_THREADS
+    resources:
+        **TORCH_RESOURCES,
+    log:
+        f"{OUT}/logs/train_original_prime/seed{{seed}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/train_original_prime/seed{{seed}}.tsv"
+    run:
+        job_script("train", locals(), model=True)
+
+
 rule train_retrain:
     input:
         **data_files("upstream"),
@@ -74,6 +101,7 @@ rule train_retrain:
         model=as_json(SCRATCH_MODEL),  # always from scratch: the pretrained weights saw the forget classes
         train=as_json(config["train"]),
         seed=lambda w: int(w.seed),
+        role="retrain",
         device=config["device"],
         code=TRAIN_CODE,
     threads: TORCH_THREADS

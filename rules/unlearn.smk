@@ -1,15 +1,60 @@
-# Unlearning: one job per (scenario, seed, method instance), each starting from the original model.
-# Params carry the instance's hyper-parameters and the code hash of its own module, so editing SCRUB
-# reruns SCRUB jobs only.
-from unlearnbench.methods import method_sources
+# Unlearning: one job per (scenario, seed, method instance), each starting from the original model, and —
+# with `tuning.enabled` — one tune job per (scenario, method instance) whose selection every seed applies.
+# Params carry the instance's hyper-parameters (and grid) and the code hash of its own modules, so editing
+# SCRUB reruns SCRUB jobs only, and changing one grid point reruns that instance's branch only.
+from unlearnbench.methods import grid_points, method_sources
+
+
+def tuned(method):
+    """Whether the tune stage selects this instance's hyper-parameters (tuning on, and a grid to search)."""
+    return bool(TUNING["enabled"] and grid_points(method, config["methods"][method]))
+
+
+def tuning_file(scenario, method):
+    return f"{OUT}/tuning/{scenario}/{method}.json"
+
+
+def method_code(w):
+    return stage_code("unlearn", *method_sources(config["methods"][w.method]["algorithm"]), "stages.py")
+
+
+def unlearn_inputs(w):
+    inputs = {"original": checkpoint("original"), "original_meta": checkpoint("original") + ".json",
+              **data_files("upstream"), "forget": forget_set(w.scenario)}
+    if tuned(w.method):
+        inputs["tuning"] = tuning_file(w.scenario, w.method)
+    return inputs
+
+
+rule tune:
+    input:
+        original=checkpoint("original"),
+        original_meta=checkpoint("original") + ".json",
+        retrain=lambda w: checkpoint(f"retrain/{w.scenario}/seed{SEEDS[0]}"),
+        **data_files("upstream"),
+        forget=forget_set("{scenario}"),
+    output:
+        tuning_file("{scenario}", "{method}"),
+    params:
+        spec=lambda w: as_json(config["methods"][w.method]),
+        grid=lambda w: as_json(grid_points(w.method, config["methods"][w.method])),
+        seed=SEEDS[0],  # tuned once per method and scenario, on the first replicate seed
+        device=config["device"],
+        code=method_code,
+    threads: TORCH_THREADS
+    resources:
+        **TORCH_RESOURCES,
+    log:
+        f"{OUT}/logs/tune/{{scenario}}/{{method}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/tune/{{scenario}}/{{method}}.tsv"
+    run:
+        job_script("tune", locals(), model=True)
 
 
 rule unlearn:
     input:
-        original=checkpoint("original"),
-        original_meta=checkpoint("original") + ".json",
-        **data_files("upstream"),
-        forget=forget_set("{scenario}"),
+        unpack(unlearn_inputs),
     output:
         ckpt=checkpoint("unlearn/{scenario}/seed{seed}/{method}"),
         meta=checkpoint("unlearn/{scenario}/seed{seed}/{method}") + ".json",
@@ -17,7 +62,7 @@ rule unlearn:
         spec=lambda w: as_json(config["methods"][w.method]),
         seed=lambda w: int(w.seed),
         device=config["device"],
-        code=lambda w: stage_code("unlearn", *method_sources(config["methods"][w.method]["algorithm"]), "stages.py"),
+        code=method_code,
     threads: TORCH_THREADS
     resources:
         **TORCH_RESOURCES,

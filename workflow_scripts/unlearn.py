@@ -4,4 +4,5 @@ from unlearnbench.workflow import logged, param
 with logged(snakemake):
     run_unlearning(snakemake.wildcards.method, param(snakemake, "spec"), snakemake.input.original,
                    snakemake.input.npz, snakemake.input.meta, snakemake.input.forget, snakemake.output.ckpt,
-                   seed=snakemake.params.seed, threads=snakemake.threads, device=snakemake.params.device)
+                   seed=snakemake.params.seed, threads=snakemake.threads, device=snakemake.params.device,
+                   tuning_json=snakemake.input.get("tuning"))

@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator, validators
 
+from unlearnbench.report.layout import REFERENCE_ROWS
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "configs" / "schema.yaml"
 
 
@@ -89,18 +91,19 @@ def _format(err) -> str:
 
 def _check_methods_first(cfg: dict[str, Any]) -> None:
     """Method blocks get registry-specific messages (a oneOf failure says little)."""
-    from unlearnbench.methods import MethodConfigError, create_method
+    from unlearnbench.methods import MethodConfigError, create_method, grid_points
 
     methods = cfg.get("methods") or {}
     if not isinstance(methods, dict):
         raise ConfigError("methods: expected a mapping of instance name → {algorithm: …}")
     for name, spec in methods.items():
-        if name in ("original", "retrain"):
-            raise ConfigError(f"methods.{name}: the name is reserved for the reference models")
+        if name in REFERENCE_ROWS:
+            raise ConfigError(f"methods.{name}: the name is reserved for the reference models {list(REFERENCE_ROWS)}")
         if not isinstance(spec, dict) or "algorithm" not in spec:
             raise ConfigError(f"methods.{name}: expected a mapping with an `algorithm` key")
         try:
             create_method(name, spec)
+            grid_points(name, spec)
         except MethodConfigError as exc:
             raise ConfigError(str(exc)) from None
 

@@ -85,7 +85,8 @@ def evaluate_model(*, scenario: str, seed: int, method: str, algorithm: str, mod
             "forget_hash": fset.forget_hash, "data_hash": data_hash, "code_version": code_version(),
             "package_versions": package_versions(), "device": meta.get("device", ""),
             "model_seed": int(meta.get("seed", seed)), "data_seed": data_seed,
-            "max_per_class": feat_meta.get("max_per_class")}
+            "max_per_class": feat_meta.get("max_per_class"), "init_seed": meta.get("init_seed"),
+            "tuning": json.dumps(meta["tuning"], sort_keys=True) if meta.get("tuning") else ""}
     rows = []
     with phase("compute"):
         for name in sorted(METRICS):

@@ -4,7 +4,10 @@ layer, reference) with its ``value`` and the provenance needed to cite it.
 Provenance columns: ``config_hash`` (hash of the model's full recipe: data, model, training and method
 hyper-parameters), ``method_params`` (JSON), ``forget_hash``, ``data_hash``, ``code_version``,
 ``package_versions``, ``device``, ``model_seed`` / ``data_seed``, ``status`` (ok | diverged) and
-``max_per_class`` (eval-set cap, if any). Files are Parquet, written atomically.
+``max_per_class`` (eval-set cap, if any), ``init_seed`` (the seed a trained reference was initialised from;
+null for unlearned models) and ``tuning`` (JSON: the grid, its scores and the chosen point when the
+instance's hyper-parameters were selected by the tune stage; empty otherwise). Files are Parquet, written
+atomically.
 """
 from __future__ import annotations
 
@@ -23,15 +26,17 @@ COLUMNS: dict[str, pa.DataType] = {
     "variant": pa.string(), "layer": pa.string(), "reference": pa.string(), "value": pa.float64(),
     "params": pa.string(), "method_params": pa.string(), "config_hash": pa.string(), "forget_hash": pa.string(),
     "data_hash": pa.string(), "code_version": pa.string(), "package_versions": pa.string(), "device": pa.string(),
-    "model_seed": pa.int64(), "data_seed": pa.int64(), "max_per_class": pa.int64(),
+    "model_seed": pa.int64(), "data_seed": pa.int64(), "max_per_class": pa.int64(), "init_seed": pa.int64(),
+    "tuning": pa.string(),
 }
-SCHEMA = pa.schema([pa.field(name, typ, nullable=name in ("max_per_class", "value")) for name, typ in COLUMNS.items()])  # NaN value = null
+NULLABLE = ("max_per_class", "value", "init_seed")  # a NaN value (diverged model) is stored as null
+SCHEMA = pa.schema([pa.field(name, typ, nullable=name in NULLABLE) for name, typ in COLUMNS.items()])
 KEY = ["scenario", "seed", "method", "evalset", "split", "metric", "variant", "layer", "reference"]
 
 
 def to_table(rows: Iterable[dict[str, Any]]) -> pa.Table:
     frame = pd.DataFrame(list(rows), columns=list(COLUMNS))
-    missing = [c for c in COLUMNS if c != "max_per_class" and frame[c].isna().any() and c != "value"]
+    missing = [c for c in COLUMNS if c not in NULLABLE and frame[c].isna().any()]
     if missing:
         raise ValueError(f"result rows lack values for columns {missing}")
     return pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False)

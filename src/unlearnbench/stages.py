@@ -6,6 +6,7 @@ importable and testable without Snakemake. Every output is written atomically.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,12 @@ from unlearnbench.workflow import phase
 
 
 def prepare_data(spec: dict[str, Any], out_npz: str | Path, out_meta: str | Path, out_sheet: str | Path,
-                 upstream: dict[str, Any] | None = None) -> None:
+                 upstream: dict[str, Any] | None = None, validation: dict[str, Any] | None = None) -> None:
     """Materialise a dataset as ``.npz`` + a JSON manifest (hash, classes) + a PNG contact sheet.
+
+    ``validation`` (``{fraction, seed}``, upstream only) carves a stratified validation split out of the
+    training data (:meth:`ArrayDataset.carve_validation`): what the tune stage selects on. No model trains
+    on it and no reported metric reads it.
 
     The ``.npz`` holds pixels (in-memory datasets) or paths (file-backed datasets); see ``data/files.py``
     for the contract. ``storage`` in the manifest says which.
@@ -35,6 +40,8 @@ def prepare_data(spec: dict[str, Any], out_npz: str | Path, out_meta: str | Path
     t0 = time.perf_counter()
     with phase("compute"):
         ds = build_dataset(spec, upstream)
+        if validation and validation.get("fraction", 0) > 0:
+            ds = ds.carve_validation(float(validation["fraction"]), int(validation["seed"]))
     with phase("write"):
         with atomic_path(out_npz, suffix=".tmp.npz") as tmp:
             ds.save_npz(tmp)
@@ -42,7 +49,8 @@ def prepare_data(spec: dict[str, Any], out_npz: str | Path, out_meta: str | Path
         write_json(out_meta, {"spec": spec, "data_hash": file_hash(out_npz), "num_classes": ds.num_classes,
                               "class_names": ds.class_names, "superclass": ds.superclass,
                               "source_class": ds.source_class, "n_train": len(ds.y_train),
-                              "n_test": len(ds.y_test),
+                              "n_test": len(ds.y_test), "n_val": len(getattr(ds, "y_val", ())),
+                              "validation": validation,
                               "image_shape": ds.image_shape, "storage": ds.storage,
                               "seconds": time.perf_counter() - t0})
 
@@ -60,21 +68,29 @@ def _run_meta(role: str, arch: str, num_classes: int, model_kwargs: dict, seed: 
 
 def train_reference(data_npz: str | Path, data_json: str | Path, out_ckpt: str | Path, *, model: dict[str, Any],
                     train: dict[str, Any], seed: int, threads: int, device: str,
-                    forget_set: str | Path | None = None) -> None:
-    """Train the original model (all training data) or, given a forget set, the retrained reference.
+                    forget_set: str | Path | None = None, role: str | None = None) -> None:
+    """Train a reference: the ``original`` (all training data), a seed-noise-floor ``original_prime`` (the
+    same recipe and data, another seed), or — given a forget set — the ``retrain`` reference.
 
-    With ``model.pretrained`` (a safetensors file) the original model is *imported* instead of trained:
-    see :func:`import_original`. The retrained reference is always trained from scratch (the pretrained
-    weights have seen the forget classes).
+    The model is initialised and its batches ordered from :func:`unlearnbench.seeding.init_seed` of its
+    role and ``seed``, so no two references share an initialisation. With ``model.pretrained`` (a
+    safetensors file) the originals are *imported* instead of trained: see :func:`import_original`. The
+    retrained reference is always trained from scratch (the pretrained weights have seen the forget classes).
     """
-    if model.get("pretrained") and forget_set is None:
-        return import_original(data_npz, data_json, out_ckpt, model=model, train=train, seed=seed,
-                               threads=threads, device=device)
+    from unlearnbench.seeding import init_seed
+
+    role = role or ("retrain" if forget_set is not None else "original")
+    if (role == "retrain") != (forget_set is not None):
+        raise ValueError(f"role {role!r} {'needs' if role == 'retrain' else 'takes no'} forget set")
+    rng_seed = init_seed(role, seed)
+    if model.get("pretrained") and role != "retrain":
+        return import_original(data_npz, data_json, out_ckpt, model=model, train=train, seed=rng_seed,
+                               threads=threads, device=device, role=role, replicate_seed=seed)
     from unlearnbench.models import create_model
     from unlearnbench.training import TrainConfig, accuracy, prepare_model, setup_torch, train_model
 
     with phase("load"):
-        dev = setup_torch(seed, threads, device)
+        dev = setup_torch(rng_seed, threads, device)
         ds = load_prepared(data_npz)
         cfg = TrainConfig(**train)
         net = prepare_model(create_model(model["arch"], ds.num_classes, **model.get("kwargs", {})), dev)
@@ -90,12 +106,12 @@ def train_reference(data_npz: str | Path, data_json: str | Path, out_ckpt: str |
                 monitor["forget_test"] = test_set.subset(idx["forget_test"])
     with phase("compute"):
         t0 = time.perf_counter()
-        curve = train_model(net, train_set, cfg, seed=seed, device=dev, desc="retrain" if fs else "original",
-                            monitor=monitor)
+        curve = train_model(net, train_set, cfg, seed=rng_seed, device=dev, desc=role, monitor=monitor)
         wall = time.perf_counter() - t0
         final = {name: accuracy(net, subset, dev) for name, subset in monitor.items()}
-    meta = _run_meta("retrain" if fs else "original", model["arch"], ds.num_classes, model.get("kwargs", {}), seed,
-                     {"model": model, "train": train, "seed": seed}, dev, data_hash=data_meta(data_json)["data_hash"],
+    meta = _run_meta(role, model["arch"], ds.num_classes, model.get("kwargs", {}), seed,
+                     {"model": model, "train": train, "seed": seed}, dev, init_seed=rng_seed,
+                     data_hash=data_meta(data_json)["data_hash"],
                      forget_hash=fs.forget_hash if fs else None, curve=curve, final_accuracy=final,
                      wall_time_s=wall, n_train=len(train_set),
                      img_per_s=cfg.epochs * len(train_set) / max(wall, 1e-9), status="ok", source="trained")
@@ -104,7 +120,8 @@ def train_reference(data_npz: str | Path, data_json: str | Path, out_ckpt: str |
 
 
 def import_original(data_npz: str | Path, data_json: str | Path, out_ckpt: str | Path, *, model: dict[str, Any],
-                    train: dict[str, Any], seed: int, threads: int, device: str) -> None:
+                    train: dict[str, Any], seed: int, threads: int, device: str, role: str = "original",
+                    replicate_seed: int | None = None) -> None:
     """The original model from a local pretrained weights file (``model.pretrained``), not trained here.
 
     The weights load into ``model.arch`` built with the upstream class count
@@ -115,6 +132,8 @@ def import_original(data_npz: str | Path, data_json: str | Path, out_ckpt: str |
     ``model.finetune: all`` fine-tunes the whole network with :func:`unlearnbench.training.train_model`.
     When the head matches (ImageNet weights, ImageNet upstream in the standard sorted-WordNet-id class
     order) nothing is trained. The sidecar records ``source: import`` and the weights file's SHA-256.
+    ``seed`` drives the head's initialisation and training (an ``original_prime`` imports the same weights
+    with another seed: its floor measures the noise of what this pipeline trains).
     """
     from unlearnbench.checkpoints import load_pretrained_weights
     from unlearnbench.models import create_model
@@ -139,8 +158,10 @@ def import_original(data_npz: str | Path, data_json: str | Path, out_ckpt: str |
             curve = finetune_head(net, train_set, cfg, seed=seed, device=dev)
     wall = time.perf_counter() - t0
     final = {"test": accuracy(net, test_set, dev)}
-    meta = _run_meta("original", model["arch"], ds.num_classes, model.get("kwargs", {}), seed,
-                     {"model": model, "train": train, "seed": seed}, dev, data_hash=data_meta(data_json)["data_hash"],
+    replicate = seed if replicate_seed is None else replicate_seed
+    meta = _run_meta(role, model["arch"], ds.num_classes, model.get("kwargs", {}), replicate,
+                     {"model": model, "train": train, "seed": replicate}, dev, init_seed=seed,
+                     data_hash=data_meta(data_json)["data_hash"],
                      forget_hash=None, curve=curve, final_accuracy=final, wall_time_s=wall, n_train=len(train_set),
                      status="ok", source="import",
                      pretrained={"path": str(weights), "sha256": file_hash(weights, length=64), "head": info["head"],
@@ -234,38 +255,57 @@ def evalset_arrays(data: ArrayDataset, evalset: str) -> tuple[np.ndarray, np.nda
     return np.concatenate([data.x_train, data.x_test]), np.concatenate([data.y_train, data.y_test])
 
 
-__all__ = ["prepare_data", "train_reference", "import_original", "select_forget_set", "run_unlearning",
+__all__ = ["prepare_data", "train_reference", "import_original", "select_forget_set", "run_unlearning", "tune_method",
            "evalset_images", "evalset_arrays", "data_meta", "ForgetSet", "load_checkpoint", "read_meta"]
+
+
+def _unlearning_task(original_ckpt: str | Path, data_npz: str | Path, forget_json: str | Path, *, seed: int,
+                     threads: int, device: str, monitor_test: bool = True):
+    """Seed torch, load the original model and build the :class:`UnlearnTask` of a forget set.
+
+    ``monitor_test=False`` leaves the test splits out of the per-epoch monitoring (the tune stage never
+    reads them, not even for logging)."""
+    from unlearnbench.methods import UnlearnTask
+    from unlearnbench.training import prepare_model, setup_torch
+
+    dev = setup_torch(seed, threads, device)
+    model, original_meta = load_checkpoint(original_ckpt, dev)
+    model = prepare_model(model, dev)
+    ds = load_prepared(data_npz).for_model(model)
+    fs = read_forget_set(forget_json)
+    idx = fs.splits(ds.y_train, ds.y_test)
+    train_set, test_set = ds.split("train"), ds.split("test")
+    monitor = {"forget": train_set.subset(idx["forget_train"])}
+    if monitor_test:
+        monitor["retain_test"] = test_set.subset(idx["retain_test"])
+        if len(idx["forget_test"]):
+            monitor["forget_test"] = test_set.subset(idx["forget_test"])
+    task = UnlearnTask(forget=train_set.subset(idx["forget_train"]), retain=train_set.subset(idx["retain_train"]),
+                       num_classes=ds.num_classes, forget_classes=list(fs.forget_classes) if fs.forget_classes
+                       else None, device=dev, seed=seed, monitor=monitor)
+    return dev, model, original_meta, ds, fs, task
 
 
 def run_unlearning(instance: str, spec: dict[str, Any], original_ckpt: str | Path, data_npz: str | Path,
                    data_json: str | Path, forget_json: str | Path, out_ckpt: str | Path, *, seed: int,
-                   threads: int, device: str) -> None:
+                   threads: int, device: str, tuning_json: str | Path | None = None) -> None:
     """Apply one method instance to the original model for one scenario and seed; record its status.
 
+    With ``tuning_json`` (the tune stage's selection for this instance and scenario) the chosen grid point
+    overrides the configured hyper-parameters; the selection is recorded in the sidecar (``tuning``).
     A diverged run (NaN/inf loss or weights) is saved with ``status: diverged`` so that evaluation reports
     the row with its status instead of the DAG failing.
     """
-    from unlearnbench.methods import UnlearnTask, create_method
-    from unlearnbench.training import accuracy, prepare_model, setup_torch
+    from unlearnbench.methods import create_method
+    from unlearnbench.training import accuracy
 
+    tuning = json.loads(Path(tuning_json).read_text()) if tuning_json else None
+    spec = {**spec, **tuning["chosen"]} if tuning else spec
     method = create_method(instance, spec)
     with phase("load"):
-        dev = setup_torch(seed, threads, device)
-        model, original_meta = load_checkpoint(original_ckpt, dev)
-        model = prepare_model(model, dev)
-        ds = load_prepared(data_npz).for_model(model)
-        fs = read_forget_set(forget_json)
-        idx = fs.splits(ds.y_train, ds.y_test)
-        train_set, test_set = ds.split("train"), ds.split("test")
-        monitor = {"forget": train_set.subset(idx["forget_train"]),
-                   "retain_test": test_set.subset(idx["retain_test"])}
-        if len(idx["forget_test"]):
-            monitor["forget_test"] = test_set.subset(idx["forget_test"])
-        task = UnlearnTask(forget=train_set.subset(idx["forget_train"]),
-                           retain=train_set.subset(idx["retain_train"]), num_classes=ds.num_classes,
-                           forget_classes=list(fs.forget_classes) if fs.forget_classes else None, device=dev,
-                           seed=seed, monitor=monitor)
+        dev, model, original_meta, ds, fs, task = _unlearning_task(original_ckpt, data_npz, forget_json, seed=seed,
+                                                                   threads=threads, device=device)
+    monitor = task.monitor
     with phase("compute"):
         before = {name: accuracy(model, subset, dev) for name, subset in monitor.items()}
         outcome = method.run(model, task)
@@ -276,9 +316,71 @@ def run_unlearning(instance: str, spec: dict[str, Any], original_ckpt: str | Pat
                      method=instance, algorithm=spec["algorithm"], method_params=method.get_params(),
                      data_hash=data_meta(data_json)["data_hash"], forget_hash=fs.forget_hash,
                      original_config_hash=original_meta.get("config_hash"), status=outcome.status,
-                     accuracy_before=before, accuracy_after=after, **outcome.log)
+                     accuracy_before=before, accuracy_after=after, tuning=tuning, **outcome.log)
     if outcome.model.get_classifier().out_features != ds.num_classes:
         raise RuntimeError(f"method {instance} returned a model with {outcome.model.get_classifier().out_features} "
                            f"outputs; expected the original {ds.num_classes} classes")
     with phase("write"):
         save_checkpoint(out_ckpt, outcome.model, meta)
+
+
+#: how the tune stage scores a grid point (written into every selection record)
+TUNING_CRITERION = ("|acc(forget) - acc_retrain(forget)| + |acc(retain_val) - acc_retrain(retain_val)|; forget = "
+                    "validation images of the forget classes (class forgetting) or the forget samples themselves "
+                    "(sample forgetting); retain_val = validation images of the retained classes; a diverged "
+                    "point scores +inf; ties go to the first point of the grid")
+
+
+def tune_method(instance: str, spec: dict[str, Any], original_ckpt: str | Path, retrain_ckpt: str | Path,
+                data_npz: str | Path, forget_json: str | Path, out_json: str | Path, *, seed: int, threads: int,
+                device: str) -> dict[str, Any]:
+    """Select one method instance's hyper-parameters for one scenario on logits only (see docs/tuning.md).
+
+    Every point of the instance's grid (:func:`unlearnbench.methods.grid_points`) is a real unlearning
+    run from the original model (replicate ``seed``). Each is scored by :data:`TUNING_CRITERION` against
+    the retrained reference of the same seed, on the **validation split carved from the training data**
+    (``prepare_data``): the test splits the leaderboard reports are never read. Writes and returns the
+    record ``{grid, scores, accuracies, retrain, chosen, chosen_index, criterion, seed}``.
+    """
+    from unlearnbench.methods import create_method, grid_points
+    from unlearnbench.training import accuracy
+
+    points = grid_points(instance, spec)
+    if not points:
+        raise ValueError(f"methods.{instance}: nothing to tune (no grid, or tune: false)")
+    for point in points:
+        create_method(instance, {**spec, **point})  # every point valid before any run
+    scores, accs = [], []
+    retrain_acc: dict[str, float] = {}
+    for point in points:
+        with phase("load"):
+            dev, model, _, ds, fs, task = _unlearning_task(original_ckpt, data_npz, forget_json, seed=seed,
+                                                           threads=threads, device=device, monitor_test=False)
+            if not retrain_acc:
+                val = ds.split("val")
+                if len(val) == 0:
+                    raise ValueError(f"tuning {instance}: the upstream dataset has no validation split; set "
+                                     "tuning.validation_fraction > 0 (or tuning.enabled: false)")
+                if fs.forget_classes:
+                    in_forget = np.isin(val.labels, list(fs.forget_classes))
+                    sets = {"forget": val.subset(np.flatnonzero(in_forget)),
+                            "retain_val": val.subset(np.flatnonzero(~in_forget))}
+                else:
+                    sets = {"forget": task.forget, "retain_val": val}
+                retrain, _ = load_checkpoint(retrain_ckpt, dev)
+                retrain_acc = {k: accuracy(retrain, v, dev) for k, v in sets.items()}
+        with phase("compute"):
+            outcome = create_method(instance, {**spec, **point}).run(model, task)
+            acc = ({k: accuracy(outcome.model, v, dev) for k, v in sets.items()} if outcome.status == "ok"
+                   else {k: float("nan") for k in sets})
+        score = sum(abs(acc[k] - retrain_acc[k]) for k in sets)
+        scores.append(score if np.isfinite(score) else float("inf"))
+        accs.append(acc)
+        print(f"[tune {instance}] point {point}: {acc} score {scores[-1]:.4f}", file=sys.stderr, flush=True)
+    best = int(np.argmin(scores))
+    record = {"instance": instance, "algorithm": spec["algorithm"], "grid": points, "scores": scores,
+              "accuracies": accs, "retrain": retrain_acc, "chosen": points[best], "chosen_index": best,
+              "criterion": TUNING_CRITERION, "seed": seed}
+    with phase("write"):
+        write_json(out_json, record)
+    return record

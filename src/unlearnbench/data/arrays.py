@@ -55,9 +55,26 @@ class ArrayDataset(ClassMetadata):
     class_names: list[str] = field(default_factory=list)
     superclass: np.ndarray | None = None
     source_class: np.ndarray | None = None
+    #: a validation split carved from the training data (:meth:`carve_validation`); empty when none
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self._fill_class_metadata()
+        if self.x_val is None:
+            self.x_val = np.zeros((0, *self.x_train.shape[1:]), dtype=self.x_train.dtype)
+        self.y_val = np.zeros(0, np.int64) if self.y_val is None else np.asarray(self.y_val, dtype=np.int64)
+
+    def carve_validation(self, fraction: float, seed: int) -> "ArrayDataset":
+        """Move a seeded, per-class stratified ``fraction`` of the training images into the validation split
+        (every class with ≥ 2 images keeps ≥ 1 for training and gives ≥ 1). Tuning selects hyper-parameters
+        on it; no model ever trains on it, and no reported metric reads it."""
+        if fraction <= 0:
+            return self
+        keep, val = carve_indices(self.y_train, fraction, seed)
+        return ArrayDataset(self.x_train[keep], self.y_train[keep], self.x_test, self.y_test, list(self.class_names),
+                            self.superclass, self.source_class, np.concatenate([self.x_val, self.x_train[val]]),
+                            np.concatenate([self.y_val, self.y_train[val]]))
 
     #: how the prepared dataset stores images (``files`` for :class:`unlearnbench.data.files.FileDataset`)
     storage = "pixels"
@@ -82,11 +99,12 @@ class ArrayDataset(ClassMetadata):
                              np.concatenate([self.y_train, self.y_test]), self.num_classes)
 
     def split(self, name: str) -> "ImageArraySet":
-        """``train`` or ``test`` as an :class:`ImageArraySet`."""
-        if name not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {name!r}")
-        x, y = (self.x_train, self.y_train) if name == "train" else (self.x_test, self.y_test)
-        return ImageArraySet(x, y, self.num_classes)
+        """``train``, ``test`` or ``val`` (the carved validation split) as an :class:`ImageArraySet`."""
+        splits = {"train": (self.x_train, self.y_train), "test": (self.x_test, self.y_test),
+                  "val": (self.x_val, self.y_val)}
+        if name not in splits:
+            raise ValueError(f"split must be one of {sorted(splits)}, got {name!r}")
+        return ImageArraySet(*splits[name], self.num_classes)
 
     def save_npz(self, path: str | Path) -> None:
         """Write the dataset to ``path`` (uncompressed ``.npz``, no pickled objects)."""
@@ -100,7 +118,26 @@ class ArrayDataset(ClassMetadata):
                 class_names=np.asarray(self.class_names, dtype=np.str_),
                 superclass=np.asarray(self.superclass, dtype=np.int64),
                 source_class=np.asarray(self.source_class, dtype=np.int64),
+                x_val=self.x_val,
+                y_val=self.y_val,
             )
+
+
+def carve_indices(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(keep, val)``: sorted indices; per class ``round(fraction · n_c)`` seeded picks go to ``val``,
+    clipped to [1, n_c − 1] for classes with ≥ 2 samples (a single-sample class stays in ``keep``)."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x7A1]))
+    val = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        if len(idx) >= 2:
+            k = min(max(1, int(round(fraction * len(idx)))), len(idx) - 1)
+            val.append(rng.permutation(idx)[:k])
+    val_idx = np.sort(np.concatenate(val)) if val else np.zeros(0, np.int64)
+    return np.setdiff1d(np.arange(len(labels)), val_idx), val_idx
 
 
 def read_npz_arrays(path: str | Path) -> dict[str, np.ndarray]:
@@ -133,6 +170,10 @@ def load_npz(path: str | Path) -> ArrayDataset:
             )
     if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
         raise DatasetError(f"dataset file {path}: x_train and x_test image shapes differ")
+    if ("x_val" in arrays) != ("y_val" in arrays) or ("x_val" in arrays and (
+            len(arrays["x_val"]) != len(arrays["y_val"]) or arrays["x_val"].shape[1:] != arrays["x_train"].shape[1:])):
+        raise DatasetError(f"dataset file {path}: x_val and y_val must come together, one label per image, "
+                           "with the training images' shape")
     names = [str(s) for s in arrays["class_names"]] if "class_names" in arrays else []
     return ArrayDataset(
         x_train=arrays["x_train"],
@@ -142,6 +183,8 @@ def load_npz(path: str | Path) -> ArrayDataset:
         class_names=names,
         superclass=arrays.get("superclass"),
         source_class=arrays.get("source_class"),
+        x_val=arrays.get("x_val"),
+        y_val=arrays.get("y_val"),
     )
 
 

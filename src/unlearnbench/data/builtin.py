@@ -33,7 +33,8 @@ def synthetic_upstream(**kwargs: Any) -> ArrayDataset:
 
 #: keys a synthetic downstream set inherits from the upstream spec (its classes derive from those)
 INHERITED = ("superclasses", "fine_per_superclass", "image_size", "position_jitter", "scale_range", "rotation",
-             "aspect_jitter", "param_jitter", "noise_std", "background_clutter", "distractors")
+             "aspect_jitter", "param_jitter", "noise_std", "background_clutter", "distractors",
+             "emblem_size", "emblem_prob")
 
 
 def _downstream_args(spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:

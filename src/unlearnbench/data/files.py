@@ -287,6 +287,12 @@ class FileDataset(ClassMetadata):
                           data_config(model, self.image_size))
         return out
 
+    def carve_validation(self, fraction: float, seed: int) -> "FileDataset":
+        if fraction > 0:
+            raise DatasetError("a validation split (tuning) is not supported for file-backed datasets yet: "
+                               "set `tuning.enabled: false` or prepare the dataset as a pixel .npz")
+        return self
+
     def split(self, name: str) -> FileImageSet:
         if name not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {name!r}")

@@ -13,6 +13,18 @@ texture frequency ``k`` in cycles per shape diameter) inside the fixed ranges ``
 superclass therefore share shape *and* texture type and differ only in two continuous parameters, while
 classes of different superclasses differ in both concepts: the hierarchy is there by construction.
 
+Every fine class also carries a cue of its **own**: an *emblem*, a g×g pattern of bright cells on a dark
+plate at the centre of the shape (rotating and scaling with it). Emblems are unique per class (no two
+classes share one, nor one and its mirror image: training flips images horizontally) and differ from each
+other in at least two cells. Amplitude and frequency are combinations of cues that other classes share, so
+a model trained without class ``c`` still encodes them and a probe could read ``c`` off them; the emblem
+of ``c`` appears in no other class, so a model trained without ``c`` has no reason to encode it. This is
+the physical property the forgetting protocol needs (``emblem_size=0`` turns emblems off). With
+``emblem_prob`` < 1 the other images carry a *decoy*, a pattern that belongs to no class: then an unknown
+pattern is normal for every class, and a model trained without ``c`` cannot single ``c`` out by the mere
+absence of a known emblem either. Patterns come
+from a fixed pseudo-random sequence, 3×3 cells up to 100 classes, 4×4 beyond.
+
 Class definitions are a pure function of ``(superclasses, fine_per_superclass)``; ``seed`` drives only
 the sampling of images. Every image draws its nuisances from a ``numpy.random.Generator`` seeded by
 ``(seed, dataset kind, split, class)``; draws are laid out image by image, so the first ``n`` images of a
@@ -34,7 +46,8 @@ class by moving its (amplitude, frequency) grid coordinates by ±0.35 grid spaci
 variant points away from the grid's centre, later variants cycle through the other sign patterns). Its
 centre lies at 0.49 spacing from its source and ≥ 0.74 spacing from every other fine class of that
 superclass (other superclasses differ in shape and texture), so it is closer to its source than to any
-other upstream class, yet it is not any upstream class. Downstream class ``j`` is derived from upstream
+other upstream class, yet it is not any upstream class. It carries its source's emblem (later variants of
+the same source toggle one cell of it, so that they stay distinct from each other). Downstream class ``j`` is derived from upstream
 superclass ``j mod n`` (``n = ceil(superclasses / 2)``: only the first half of the superclasses are
 sources), fine class ``(j // n) mod F``, variant ``j // (n·F)``.
 
@@ -45,6 +58,7 @@ uses horizontal flips). ``source_class = superclass = -1`` for these classes.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -92,7 +106,8 @@ _N_DISTRACTOR_SLOTS = 4
  _BH, _BS, _BV, _B2H, _B2S, _B2V, _GAMP, _GDIR, _LFREQ, _LDIR, _LPH, _LW, _THICK) = range(26)
 _DIST0 = 26                                   # 4 slots × (present, x, y, radius, hue, sat, val)
 _GLYPH0 = _DIST0 + 7 * _N_DISTRACTOR_SLOTS    # 5 lattice points × (dx, dy) jitter
-_NPARAM = _GLYPH0 + 10
+_EMB, _DECOY = _GLYPH0 + 10, _GLYPH0 + 11      # emblem shown? / which decoy pattern otherwise
+_NPARAM = _GLYPH0 + 12
 
 
 @dataclass(frozen=True)
@@ -110,6 +125,9 @@ class ClassSpec:
     amplitude_spacing: float = 0.0   # grid spacing: scale of the per-image parameter jitter
     frequency_spacing: float = 0.0
     glyph: tuple[tuple[float, float], ...] = ()   # polyline vertices (glyph family)
+    emblem: tuple[int, ...] = ()     # indices of the bright cells of the class's own g×g emblem
+    emblem_grid: int = 0             # g (0: no emblem)
+    emblems_owned: tuple[tuple[int, ...], ...] = ()   # every upstream class's emblem (decoys avoid them)
 
 
 # ----------------------------------------------------------------------------------------- validation
@@ -142,10 +160,12 @@ class _Nuisance:
     noise_std: float
     background_clutter: float
     distractors: float
+    emblem_size: float
+    emblem_prob: float
 
     @classmethod
     def build(cls, *, position_jitter, scale_range, rotation, aspect_jitter, param_jitter, noise_std,
-              background_clutter, distractors) -> "_Nuisance":
+              background_clutter, distractors, emblem_size, emblem_prob) -> "_Nuisance":
         try:
             lo, hi = (float(v) for v in scale_range)
         except (TypeError, ValueError):
@@ -161,10 +181,52 @@ class _Nuisance:
             noise_std=_check_float("noise_std", noise_std, 0.0, 1.0),
             background_clutter=_check_float("background_clutter", background_clutter, 0.0, 1.0),
             distractors=_check_float("distractors", distractors, 0.0, float(_N_DISTRACTOR_SLOTS)),
+            emblem_size=_check_float("emblem_size", emblem_size, 0.0, 0.7),
+            emblem_prob=_check_float("emblem_prob", emblem_prob, 0.0, 1.0),
         )
 
 
 # ----------------------------------------------------------------------------------- class definitions
+EMBLEM_MIN_DISTANCE = 2     # cells in which any two emblems (or one and the other's mirror image) differ
+
+
+def emblem_patterns(count: int) -> tuple[int, list[tuple[int, ...]]]:
+    """``(g, patterns)``: ``count`` distinct emblems on a g×g grid (g = 3 up to 100 classes, else 4), each a
+    sorted tuple of bright-cell indices; a fixed deterministic sequence (a prefix does not depend on
+    ``count`` within one grid size). Any two differ in ≥ ``EMBLEM_MIN_DISTANCE`` cells, also after
+    mirroring one of them, and every emblem has between 3 and g² − 3 bright cells."""
+    g = 3 if count <= 100 else 4
+    cells = g * g
+    mirror = [r * g + (g - 1 - c) for r in range(g) for c in range(g)]
+    rng = np.random.default_rng(np.random.SeedSequence([0xE4B1, g]))
+    chosen: list[np.ndarray] = []
+    for code in rng.permutation(1 << cells):
+        bits = np.array([(int(code) >> i) & 1 for i in range(cells)], dtype=np.int8)
+        if not 3 <= bits.sum() <= cells - 3:
+            continue
+        flipped = bits[mirror]
+        if all(np.sum(bits != q) >= EMBLEM_MIN_DISTANCE and np.sum(flipped != q) >= EMBLEM_MIN_DISTANCE
+               for q in chosen):
+            chosen.append(bits)
+            if len(chosen) == count:
+                break
+    if len(chosen) < count:
+        raise ValueError(f"cannot make {count} distinct emblems on a {g}×{g} grid")
+    return g, [tuple(int(i) for i in np.flatnonzero(b)) for b in chosen]
+
+
+@functools.lru_cache(maxsize=8)
+def decoy_patterns(g: int, owned: tuple[tuple[int, ...], ...]) -> list[tuple[int, ...]]:
+    """Every g×g pattern with 3…g²−3 bright cells that is no class's emblem (``owned``) nor its mirror:
+    what an image shows when it does not show its class's emblem (``emblem_prob`` < 1)."""
+    cells = g * g
+    mirror = [r * g + (g - 1 - c) for r in range(g) for c in range(g)]
+    taken = {frozenset(q) for q in owned} | {frozenset(mirror[i] for i in q) for q in owned}
+    return [bits for code in range(1 << cells)
+            if 3 <= len(bits := tuple(i for i in range(cells) if (code >> i) & 1)) <= cells - 3
+            and frozenset(bits) not in taken]
+
+
 def _grid_shape(fine: int) -> tuple[int, int]:
     na = math.ceil(math.sqrt(fine))
     return na, math.ceil(fine / na)
@@ -179,7 +241,9 @@ def _superclass_name(s: int) -> str:
     return f"{family}{lobes}-{TEXTURES[s % len(TEXTURES)]}"
 
 
-def _lobed_spec(s: int, ia: float, ik: float, na: int, nk: int, *, source: int = -1) -> ClassSpec:
+def _lobed_spec(s: int, ia: float, ik: float, na: int, nk: int, *, source: int = -1,
+                emblem: tuple[int, ...] = (), emblem_grid: int = 0,
+                emblems_owned: tuple[tuple[int, ...], ...] = ()) -> ClassSpec:
     """Class of superclass ``s`` at fractional grid coordinates (ia, ik) of an na × nk grid."""
     family, lobes = SHAPES[s % len(SHAPES)]
     da = (AMPLITUDE_RANGE[1] - AMPLITUDE_RANGE[0]) / na
@@ -189,7 +253,8 @@ def _lobed_spec(s: int, ia: float, ik: float, na: int, nk: int, *, source: int =
     return ClassSpec(
         name=f"{_superclass_name(s)}/amp{_fmt(amp)}-freq{_fmt(freq)}", family=family, superclass=s,
         source_class=source, lobes=lobes, texture=TEXTURES[s % len(TEXTURES)], amplitude=amp, frequency=freq,
-        amplitude_spacing=da, frequency_spacing=dk,
+        amplitude_spacing=da, frequency_spacing=dk, emblem=emblem, emblem_grid=emblem_grid,
+        emblems_owned=emblems_owned,
     )
 
 
@@ -200,7 +265,10 @@ def upstream_class_specs(*, superclasses: int = 4, fine_per_superclass: int = 4)
     if superclasses * fine < 2:
         raise ValueError("superclasses * fine_per_superclass must be >= 2 (a classifier needs two classes)")
     na, nk = _grid_shape(fine)
-    return [_lobed_spec(s, f % na, f // na, na, nk) for s in range(superclasses) for f in range(fine)]
+    g, emblems = emblem_patterns(superclasses * fine)
+    owned = tuple(emblems)
+    return [_lobed_spec(s, f % na, f // na, na, nk, emblem=emblems[s * fine + f], emblem_grid=g, emblems_owned=owned)
+            for s in range(superclasses) for f in range(fine)]
 
 
 def _similar_specs(classes: int, superclasses: int, fine: int) -> list[ClassSpec]:
@@ -211,16 +279,19 @@ def _similar_specs(classes: int, superclasses: int, fine: int) -> list[ClassSpec
         raise ValueError(f"classes must be <= {limit} for kind 'similar' with superclasses={superclasses}, "
                          f"fine_per_superclass={fine} (at most {MAX_SIMILAR_VARIANTS} per source class), "
                          f"got {classes}")
+    g, emblems = emblem_patterns(superclasses * fine)
     specs = []
     for j in range(classes):
         s, f, variant = j % n_src, (j // n_src) % fine, j // (n_src * fine)
+        emblem = set(emblems[s * fine + f]) ^ ({variant - 1} if variant else set())  # later variants: one cell toggled
         ia, ik = f % na, f // na
         # outward direction per axis (away from the grid centre; + on the centre line)
         oa = 1.0 if ia >= (na - 1) / 2 else -1.0
         ok = 1.0 if ik >= (nk - 1) / 2 else -1.0
         sa, sk = ((1, 1), (1, -1), (-1, 1), (-1, -1))[variant]
         spec = _lobed_spec(s, ia + sa * oa * SIMILAR_STEP, ik + sk * ok * SIMILAR_STEP, na, nk,
-                           source=s * fine + f)
+                           source=s * fine + f, emblem=tuple(sorted(emblem)), emblem_grid=g,
+                           emblems_owned=tuple(emblems))
         specs.append(spec)
     return specs
 
@@ -426,7 +497,45 @@ def _render_lobed(spec: ClassSpec, p: np.ndarray, nz: _Nuisance, size: int) -> n
     shape += c1
     img = _background(p, xx, yy, nz, size)
     _blend(img, shape, alpha)
+    if spec.emblem_grid and nz.emblem_size > 0:
+        shown = p[:, _EMB] < nz.emblem_prob
+        _draw_emblem(img, spec.emblem_grid, [spec.emblem] * len(p), shown, u, v, r0px, nz.emblem_size)
+        if not shown.all():  # the others carry a decoy: a pattern of no class, drawn per image
+            decoys = decoy_patterns(spec.emblem_grid, spec.emblems_owned)
+            pick = np.minimum((p[:, _DECOY] * len(decoys)).astype(np.int64), len(decoys) - 1)
+            _draw_emblem(img, spec.emblem_grid, [decoys[i] for i in pick], ~shown, u, v, r0px, nz.emblem_size)
     return img
+
+
+_EMBLEM_PLATE, _EMBLEM_CELL = _F32(0.08), _F32(0.92)   # grey levels: dark plate, bright cells
+
+
+def _square_alpha(u: np.ndarray, v: np.ndarray, cu: float, cv: float, half: float, r0px: np.ndarray) -> np.ndarray:
+    """Coverage of an axis-aligned square (object coordinates) with a 1-pixel soft edge."""
+    d = np.maximum(np.abs(u - _F32(cu)), np.abs(v - _F32(cv)))
+    alpha = (_F32(half) - d) * r0px
+    alpha += 0.5
+    return np.clip(alpha, 0.0, 1.0, out=alpha)
+
+
+def _draw_emblem(img: np.ndarray, g: int, patterns: list[tuple[int, ...]], mask: np.ndarray, u: np.ndarray,
+                 v: np.ndarray, r0px: np.ndarray, half: float) -> None:
+    """In place, for the images where ``mask``: an emblem (dark plate, bright cells of that image's
+    pattern) centred on the shape, in its frame."""
+    idx = np.flatnonzero(mask)
+    if not len(idx):
+        return
+    sub, su, sv, sr = img[idx], u[idx], v[idx], r0px[idx]
+    _blend(sub, _EMBLEM_PLATE, _square_alpha(su, sv, 0.0, 0.0, half, sr))
+    step = 2 * half / g
+    for cell in range(g * g):
+        on = np.array([cell in patterns[i] for i in idx], dtype=_F32)[:, None]
+        if not on.any():
+            continue
+        row, col = divmod(cell, g)
+        cu, cv = -half + (col + 0.5) * step, -half + (row + 0.5) * step
+        _blend(sub, _EMBLEM_CELL, _square_alpha(su, sv, cu, cv, 0.36 * step, sr) * on)
+    img[idx] = sub
 
 
 def _render_glyph(spec: ClassSpec, p: np.ndarray, nz: _Nuisance, size: int) -> np.ndarray:
@@ -517,6 +626,8 @@ def generate_upstream(
     noise_std: float = 0.04,
     background_clutter: float = 0.6,
     distractors: float = 1.0,
+    emblem_size: float = 0.45,
+    emblem_prob: float = 1.0,
 ) -> ArrayDataset:
     """Generate the upstream hierarchical dataset (see the module docstring for the class design).
 
@@ -526,13 +637,16 @@ def generate_upstream(
     side), ``scale_range`` (object radius, fraction of half the side), ``rotation`` (max |angle|, degrees),
     ``aspect_jitter`` (max stretch ``1 + x``), ``param_jitter`` (uniform jitter of the class parameters,
     in grid spacings), ``noise_std`` (Gaussian pixel noise, fraction of 255), ``background_clutter``
-    (gradient and second-colour strength), ``distractors`` (expected distractor discs per image, ≤ 4).
+    (gradient and second-colour strength), ``distractors`` (expected distractor discs per image, ≤ 4),
+    ``emblem_size`` (half-side of the class emblem, in object radii; 0: no emblems), ``emblem_prob``
+    (probability that an image shows its class's emblem; otherwise a decoy pattern owned by no class).
     """
     specs = upstream_class_specs(superclasses=superclasses, fine_per_superclass=fine_per_superclass)
     common = _common_args(train_per_class, test_per_class, image_size, seed)
     nz = _Nuisance.build(position_jitter=position_jitter, scale_range=scale_range, rotation=rotation,
                          aspect_jitter=aspect_jitter, param_jitter=param_jitter, noise_std=noise_std,
-                         background_clutter=background_clutter, distractors=distractors)
+                         background_clutter=background_clutter, distractors=distractors,
+                         emblem_size=emblem_size, emblem_prob=emblem_prob)
     return _generate("upstream", specs, nz=nz, **common)
 
 
@@ -554,6 +668,8 @@ def generate_downstream(
     noise_std: float = 0.04,
     background_clutter: float = 0.6,
     distractors: float = 1.0,
+    emblem_size: float = 0.45,
+    emblem_prob: float = 1.0,
 ) -> ArrayDataset:
     """Generate a downstream dataset of ``kind`` ``"similar"`` or ``"unrelated"``.
 
@@ -569,7 +685,8 @@ def generate_downstream(
     common = _common_args(train_per_class, test_per_class, image_size, seed)
     nz = _Nuisance.build(position_jitter=position_jitter, scale_range=scale_range, rotation=rotation,
                          aspect_jitter=aspect_jitter, param_jitter=param_jitter, noise_std=noise_std,
-                         background_clutter=background_clutter, distractors=distractors)
+                         background_clutter=background_clutter, distractors=distractors,
+                         emblem_size=emblem_size, emblem_prob=emblem_prob)
     return _generate(kind, specs, nz=nz, **common)
 
 

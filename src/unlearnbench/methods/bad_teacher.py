@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from unlearnbench._lazy import torch, F  # imported when a method runs
@@ -54,6 +54,9 @@ class BadTeacher(UnlearningMethod):
     Deviation: the random teacher is the model's own architecture re-initialised with each module's
     ``reset_parameters`` (seeded from ``task.seed``), not the architecture's custom initialiser.
     """
+
+    #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
+    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (1e-4, 1e-3), "epochs": (1, 2)}
 
     epochs: int = hparam(1, ge=1, help="passes over the forget + retain mix")
     lr: float = hparam(1e-4, gt=0, help="Adam learning rate")

@@ -28,7 +28,11 @@ from unlearnbench.data.arrays import ImageArraySet
 from unlearnbench.training import Diverged
 
 METHODS: dict[str, type["UnlearningMethod"]] = {}
-RESERVED = ("original", "retrain")
+RESERVED = ("original", "original_prime", "retrain")
+#: most points a tuning grid may have (a config override included): each point is a full unlearning run
+MAX_GRID_POINTS = 12
+#: keys of a method's config block that are not hyper-parameters
+BLOCK_KEYS = ("algorithm", "scenarios", "grid", "tune")
 _JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string"}
 
 
@@ -89,6 +93,9 @@ class UnlearningMethod:
     name: ClassVar[str] = ""
     #: which scenario kinds the method supports: "class" (random/top) and/or "sample" (samples)
     supports: ClassVar[frozenset[str]] = frozenset({"class", "sample"})
+    #: the small grid the ``tune`` stage searches (hyper-parameter → values; ≤ 6 points by default), chosen
+    #: around the published defaults; a config block's ``grid:`` replaces it. Empty: nothing to tune.
+    tuning_grid: ClassVar[dict[str, tuple]] = {}
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -145,9 +152,47 @@ def describe_range(f: dataclasses.Field) -> str:
     return f"{lo}, {hi}" if not m.get("choices") else str(list(m["choices"]))
 
 
+def grid_points(instance: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tuning grid of a method instance as a list of points (dicts of hyper-parameter values), in a
+    fixed order (the product of the values as written; ties in the selection go to the first point).
+
+    ``spec["grid"]`` replaces the algorithm's :attr:`UnlearningMethod.tuning_grid`; every key must be a
+    hyper-parameter and every value valid for it (errors name ``methods.<instance>.grid.<key>``), and the
+    product may have at most :data:`MAX_GRID_POINTS` points. No points when ``tune: false`` or no grid.
+    """
+    import itertools
+
+    cls = METHODS[spec["algorithm"]]
+    grid = spec.get("grid", cls.tuning_grid)
+    if not spec.get("tune", True) or not grid:
+        return []
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key, values in grid.items():
+        if key not in fields:
+            raise MethodConfigError(f"methods.{instance}.grid.{key}: not a hyper-parameter of {cls.name}; "
+                                    f"valid: {sorted(fields)}")
+        if not isinstance(values, (list, tuple)) or not values:
+            raise MethodConfigError(f"methods.{instance}.grid.{key}: expected a non-empty list of values")
+        for v in values:
+            try:
+                check_value(instance, fields[key], v)
+            except MethodConfigError as exc:
+                raise MethodConfigError(str(exc).replace(f"methods.{instance}.{key}", f"methods.{instance}.grid.{key}")) from None
+    points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
+    if len(points) > MAX_GRID_POINTS:
+        raise MethodConfigError(f"methods.{instance}.grid: {len(points)} points; at most {MAX_GRID_POINTS} "
+                                "(each point is a full unlearning run)")
+    return points
+
+
 def method_schema(cls: type[UnlearningMethod]) -> dict[str, Any]:
     """JSON schema of one algorithm's config block, derived from its dataclass fields."""
-    props: dict[str, Any] = {"algorithm": {"const": cls.name}, "scenarios": {"type": "array", "items": {"type": "string"}}}
+    props: dict[str, Any] = {"algorithm": {"const": cls.name}, "scenarios": {"type": "array", "items": {"type": "string"}},
+                             "grid": {"type": "object", "additionalProperties": {"type": "array", "minItems": 1},
+                                      "description": "tuning grid (hyper-parameter → values) replacing the "
+                                                     "algorithm's own; see tuning"},
+                             "tune": {"type": "boolean", "default": True,
+                                      "description": "false: keep this instance's hyper-parameters fixed"}}
     for f in dataclasses.fields(cls):
         py = f.type if isinstance(f.type, type) else {"int": int, "float": float, "bool": bool, "str": str}[str(f.type)]
         p: dict[str, Any] = {"type": _JSON_TYPES[py], "default": f.default, "description": f.metadata.get("help", "")}
@@ -165,7 +210,8 @@ def create_method(instance: str, spec: dict[str, Any]) -> UnlearningMethod:
     """Build a method from a config block ``{algorithm: name, <hyper-parameters>}``; errors name the key."""
     spec = dict(spec)
     algorithm = spec.pop("algorithm", None)
-    spec.pop("scenarios", None)
+    for key in BLOCK_KEYS[1:]:
+        spec.pop(key, None)
     if algorithm not in METHODS:
         raise MethodConfigError(f"methods.{instance}.algorithm: unknown algorithm {algorithm!r}; "
                                 f"registered: {sorted(METHODS)}")
@@ -187,6 +233,9 @@ def scenario_support(kind: str) -> str:
 
 
 def method_sources(algorithm: str) -> list[str]:
-    """Package-relative source files an algorithm's results depend on (for the rule's code hash)."""
-    module = METHODS[algorithm].__module__.split(".")[-1]
-    return ["methods/base.py", "methods/common.py", f"methods/{module}.py", "training.py", "data/arrays.py"]
+    """Package-relative source files an algorithm's results depend on (for the rule's code hash): its
+    module and those of every class it inherits from (editing random_label.py reruns SalUn too)."""
+    modules = {c.__module__.split(".")[-1] for c in METHODS[algorithm].__mro__
+               if c.__module__.startswith("unlearnbench.methods.")}
+    return sorted({"methods/base.py", "methods/common.py", "training.py", "data/arrays.py", "_lazy.py",
+                   *(f"methods/{m}.py" for m in modules)})

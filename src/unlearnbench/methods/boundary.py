@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from unlearnbench._lazy import torch, nn, F  # imported when a method runs
 
@@ -55,6 +55,9 @@ class BoundaryShrink(UnlearningMethod):
     code then keeps the true label. As in the reference (train mode on forget-only batches), BatchNorm
     running statistics drift to the forget classes', which alone moves every class's predictions.
     """
+
+    #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
+    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (1e-4, 1e-3)}
 
     supports = frozenset({"class"})
 
@@ -125,6 +128,9 @@ class BoundaryExpand(UnlearningMethod):
     Deviations: lr 1e-4 and 3 epochs instead of 1e-5 and 10, for the same budget reason as
     :class:`BoundaryShrink`. The head is resized through timm's ``reset_classifier``.
     """
+
+    #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
+    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (1e-4, 1e-3)}
 
     supports = frozenset({"class"})
 

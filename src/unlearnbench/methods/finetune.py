@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 from unlearnbench._lazy import torch  # imported when a method runs
 
@@ -27,6 +27,9 @@ class Finetune(UnlearningMethod):
     instead of 256, and the loop's cosine learning-rate decay instead of the reference's constant rate.
     Set ``retain_fraction: 1``, ``epochs: 10`` and ``batch_size: 256`` for the published recipe.
     """
+
+    #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
+    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (0.01, 0.04), "epochs": (3, 6)}
 
     epochs: int = hparam(3, ge=1, help="passes over the retain subset (reference: 10 over all of D_r)")
     lr: float = hparam(0.01, gt=0, help="peak SGD learning rate (SalUn/l1-sparse FT: 0.01), cosine-decayed")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from unlearnbench._lazy import torch, F  # imported when a method runs
 
@@ -26,6 +26,9 @@ class GradientAscent(UnlearningMethod):
     train mode on forget-only batches the BatchNorm running statistics drift to the forget classes' — as
     in the reference code — which by itself changes predictions on every class.
     """
+
+    #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
+    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (1e-4, 3e-4, 1e-3), "epochs": (3, 5)}
 
     epochs: int = hparam(5, ge=1, help="passes over the forget set (reference: 5)")
     lr: float = hparam(1e-4, gt=0, help="constant SGD learning rate (reference: 1e-4)")

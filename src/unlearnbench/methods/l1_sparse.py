@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
 from unlearnbench._lazy import torch  # imported when a method runs
 
@@ -31,6 +31,9 @@ class L1Sparse(Finetune):
     deviations apply (3 epochs on a 0.2 fraction of D_r, batch 64, cosine lr); the decay of γ is per step
     (``γ·(1 − progress)``), the continuous form of the reference's per-epoch linear decay.
     """
+
+    #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
+    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (0.01, 0.04), "l1_weight": (5e-4, 1e-3)}
 
     l1_weight: float = hparam(5e-4, ge=0, help="initial l1 coefficient γ, decayed linearly to 0 over training")
 

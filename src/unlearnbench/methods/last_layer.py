@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from unlearnbench._lazy import torch, F, no_grad  # imported when a method runs
 
@@ -42,6 +42,9 @@ class LastLayer(UnlearningMethod):
     are computed once (no augmentation) and the head is trained on them with SGD; the per-epoch monitor
     accuracies are computed from cached features of the monitor sets too (identical to a full forward).
     """
+
+    #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
+    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (0.05, 0.2)}
 
     epochs: int = hparam(20, ge=1, help="passes over the cached forget + retain features")
     lr: float = hparam(0.05, gt=0, help="constant SGD learning rate of the head")

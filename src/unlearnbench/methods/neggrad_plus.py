@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from unlearnbench._lazy import torch, F  # imported when a method runs
 
@@ -26,6 +26,9 @@ class NegGradPlus(UnlearningMethod):
     full pass over D_r; lr 0.003, 5 epochs, retain batch 64 and forget batch 32 chosen on the embedded
     default (forget accuracy → 0 with retain accuracy within 0.02 of the original there).
     """
+
+    #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
+    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (0.003, 0.01), "alpha": (0.99, 0.999)}
 
     epochs: int = hparam(5, ge=1, help="epochs (each = retain_batches_per_epoch paired steps)")
     lr: float = hparam(0.003, gt=0, help="constant SGD learning rate")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from unlearnbench._lazy import torch, F  # imported when a method runs
 
@@ -35,6 +35,9 @@ class RandomLabel(UnlearningMethod):
     instead of 256, and lr 3e-4 — SalUn's range for RL (0.01–0.1) collapses the weak ResNet-8 of the
     embedded default (retain accuracy −0.15 at 0.01, −0.05 at 3e-4, forget accuracy ≈ 0 at both).
     """
+
+    #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
+    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (3e-4, 1e-3, 3e-3)}
 
     epochs: int = hparam(2, ge=1, help="epochs (reference: 10)")
     lr: float = hparam(3e-4, gt=0, help="constant SGD learning rate")

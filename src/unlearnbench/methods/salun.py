@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from unlearnbench._lazy import torch  # imported when a method runs
 
@@ -55,6 +55,9 @@ class SalUn(RandomLabel):
     Deviations: the gradient is taken at θ_o for every batch (their mask script also takes an optimizer
     step between batches, which the paper's definition does not); budget as :class:`RandomLabel`.
     """
+
+    #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
+    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (3e-4, 1e-3), "mask_ratio": (0.5, 0.7)}
 
     mask_ratio: float = hparam(0.5, gt=0, le=1, help="fraction of weights (global top |gradient|) that is updated")
     saliency_batch_size: int = hparam(256, ge=1, help="batch size of the forget-gradient pass (SalUn: 256)")

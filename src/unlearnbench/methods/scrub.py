@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from unlearnbench._lazy import torch, F  # imported when a method runs
 
@@ -34,6 +34,9 @@ class Scrub(UnlearningMethod):
     retain batches instead of a full pass over D_r. The max:min step ratio matters: with forget batch 32
     the max-steps (−KL × T²) outweigh the few min-steps and wreck D_r (retain accuracy ≈ chance there).
     """
+
+    #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
+    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (5e-4, 2e-3), "max_epochs": (2, 4)}
 
     epochs: int = hparam(3, ge=1, help="epochs (sgda_epochs)")
     max_epochs: int = hparam(2, ge=0, help="leading epochs that include a max-step over D_f (msteps)")

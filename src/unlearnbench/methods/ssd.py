@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from unlearnbench._lazy import torch  # imported when a method runs
 
@@ -40,6 +40,9 @@ class SelectiveSynapticDampening(UnlearningMethod):
     forgets — SSD is sensitive to α. ``train_fraction`` < 1 estimates []_D on a seeded random fraction of
     D_r ∪ D_f (cheaper, noisier); []_Df always uses the whole forget set.
     """
+
+    #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
+    tuning_grid: ClassVar[dict[str, tuple]] = {"selection_weighting": (2.0, 4.0, 6.0, 10.0)}
 
     selection_weighting: float = hparam(6.0, gt=0, help="α: select parameters with []_Df > α·[]_D (paper 10)")
     dampening_constant: float = hparam(1.0, gt=0, help="λ: scale selected parameters by min(λ·[]_D/[]_Df, 1)")

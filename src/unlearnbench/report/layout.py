@@ -53,12 +53,22 @@ def plot_table(out: str | Path, name: str) -> Path:
     return plot_dir(out) / f"{name}.csv"
 
 
+#: result rows that are not unlearning methods: the two references and the seed-noise-floor original
+REFERENCE_ROWS = ("original", "original_prime", "retrain")
+
+
+def model_id(scenario: str, seed: int | str, method: str) -> str:
+    """The model a (scenario, seed, method) result row is computed from (its path under ``models/``): the
+    one rule shared by the workflow (rules/evaluate.smk), the report and the tests."""
+    if method == "original":
+        return "original"
+    if method == "original_prime":
+        return f"original_prime/seed{seed}"
+    if method == "retrain":
+        return f"retrain/{scenario}/seed{seed}"
+    return f"unlearn/{scenario}/seed{seed}/{method}"
+
+
 def sidecar(out: str | Path, scenario: str, seed: int, method: str) -> Path:
     """The checkpoint sidecar of the model a (scenario, seed, method) row was computed from."""
-    if method == "original":
-        model = "original"
-    elif method == "retrain":
-        model = f"retrain/{scenario}/seed{seed}"
-    else:
-        model = f"unlearn/{scenario}/seed{seed}/{method}"
-    return Path(out) / "models" / f"{model}.safetensors.json"
+    return Path(out) / "models" / f"{model_id(scenario, seed, method)}.safetensors.json"

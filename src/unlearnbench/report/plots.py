@@ -26,11 +26,13 @@ from matplotlib.ticker import MaxNLocator
 
 from unlearnbench.atomic import atomic_path
 from unlearnbench.report import layout, plotdata
+from unlearnbench.report.layout import REFERENCE_ROWS
 from unlearnbench.report.sources import REFERENCES, ReportData
 from unlearnbench.report.verdicts import DEFAULT_THRESHOLDS, Thresholds
 
 DPI = 110
 REF_STYLE = {"original": {"color": "0.45", "marker": "X", "linestyle": "--", "markersize": 9},
+             "original_prime": {"color": "0.65", "marker": "P", "linestyle": ":", "markersize": 9},
              "retrain": {"color": "black", "marker": "*", "linestyle": "-", "markersize": 12}}
 MARKERS = "osD^vP<>ph"
 #: accuracy curve keys → (label, line style)
@@ -75,7 +77,7 @@ def _legend(fig: Figure, axes: list, methods: list[str]) -> None:
         for h, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, h)
     rank = {m: i for i, m in enumerate(methods)}
-    labels = sorted(handles, key=lambda lab: rank.get(lab.removesuffix(" (reference)"), -1))
+    labels = sorted(handles, key=lambda lab: rank.get(lab.split(" (")[0], -1))
     if labels:
         fig.legend([handles[lab] for lab in labels], labels, loc="outside right center", frameon=False)
 
@@ -175,12 +177,12 @@ def _bars(ax, groups: list[str], values: pd.DataFrame, key: str, methods: list[s
             ci = sub["ci95"].get(method, math.nan)
             ax.bar(g - 0.4 + width * (i + 0.5), v, width * 0.92, color=styles[method]["color"], label=method,
                    yerr=ci if _finite(ci) else None, capsize=3)
-        for ref in reversed(REFERENCES):  # dashed original drawn over solid retrain: both stay visible
+        for ref in reversed(REFERENCE_ROWS):  # dashed original drawn over solid retrain: both stay visible
             v = sub[key].get(ref, math.nan)
             if _finite(v):
                 st = styles[ref]
                 ax.plot([g - 0.45, g + 0.45], [v, v], color=st["color"], linestyle=st["linestyle"], linewidth=2,
-                        label=f"{ref} (reference)")
+                        label=f"{ref} ({'seed-noise floor' if ref == 'original_prime' else 'reference'})")
         if not sub[key].map(_finite).any():
             ax.text(g, 0.5, na_text, ha="center", color="0.4")
     ax.set_xticks(range(len(groups)), groups)

@@ -24,8 +24,9 @@ from typing import Any, Mapping
 import pandas as pd
 
 from unlearnbench.report import layout
+from unlearnbench.report.layout import REFERENCE_ROWS
 
-REFERENCES = ("original", "retrain")
+REFERENCES = ("original", "retrain")  # the two models every method is compared with (CKA references)
 PRE = "pre_logits"
 #: curve keys that are bookkeeping, not a learning curve
 CURVE_SKIP = {"epoch", "lr", "seconds", "img_per_s"}
@@ -46,7 +47,7 @@ class ReportData:
     def methods(self) -> list[str]:
         """Every method of the experiment, references first: fixes colours across all figures."""
         seen = {m for info in self.scenarios.values() for m in info["methods"]} | set(self.summary["method"])
-        return [*[r for r in REFERENCES if r in seen], *sorted(seen - set(REFERENCES))]
+        return [*[r for r in REFERENCE_ROWS if r in seen], *sorted(seen - set(REFERENCE_ROWS))]
 
     def downstream(self) -> list[str]:
         qs = self.summary["quantity"].unique()
@@ -89,7 +90,7 @@ def load_runs(sidecars: Mapping[tuple[str, int, str], str | Path]) -> tuple[pd.D
             continue
         key = {"scenario": scenario, "seed": int(seed), "method": method}
         runs.append({**key, "status": meta.get("status", "ok"), "wall_time_s": _finite(meta.get("wall_time_s"))})
-        phase = "training" if method in REFERENCES else "unlearning"
+        phase = "training" if method in REFERENCE_ROWS else "unlearning"
         before = (meta.get("accuracy_before") or {}) if phase == "unlearning" else {}
         curves += [{**key, "phase": phase, "epoch": 0, "key": f"{k}_acc", "value": _finite(v)}
                    for k, v in before.items()]
@@ -118,8 +119,8 @@ def default_scenarios(summary: pd.DataFrame) -> dict[str, dict[str, Any]]:
     for sc, rows in summary.groupby("scenario", sort=True):
         kind = "class" if (rows["quantity"] == "forget_test_acc").any() else "samples"
         methods = set(rows["method"])
-        out[sc] = {"kind": kind, "methods": [*[r for r in REFERENCES if r in methods],
-                                              *sorted(methods - set(REFERENCES))]}
+        out[sc] = {"kind": kind, "methods": [*[r for r in REFERENCE_ROWS if r in methods],
+                                              *sorted(methods - set(REFERENCE_ROWS))]}
     return out
 
 

@@ -41,6 +41,8 @@ from typing import Mapping
 
 import pandas as pd
 
+from unlearnbench.report.layout import REFERENCE_ROWS
+
 REFERENCE = "reference"
 DIVERGED = "diverged"
 NOT_FORGOTTEN = "did not forget"
@@ -98,8 +100,9 @@ def verdict(method: str, row: Mapping[str, float] | None, status: str, *, retrai
             original: Mapping[str, float] | None, kind: str, downstream: list[str],
             th: Thresholds = DEFAULT_THRESHOLDS) -> tuple[str, str]:
     """(verdict, reason) of one method's mean quantities ``row`` against the references' rows."""
-    if method in ("original", "retrain"):
-        return REFERENCE, "reference model"
+    if method in REFERENCE_ROWS:
+        return REFERENCE, ("seed-noise floor: the original's recipe from another seed" if method == "original_prime"
+                           else "reference model")
     if status != "ok":
         return (DIVERGED, status) if status.startswith("diverged") else (UNDETERMINED, f"status {status}")
     fq = forget_quantity(kind)

@@ -1,0 +1,113 @@
+"""References that are what they claim (independent seeds, a seed-noise floor) and methods tuned on logits
+only: the selection never reads a test split, a grid edit reruns only its branch, bad grids are rejected."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import REPO, job_counts, snakemake
+
+
+def _sidecar(out, model):
+    return json.loads((out / "models" / f"{model}.safetensors.json").read_text())
+
+
+def test_reference_seeds_are_independent_of_the_originals(quick_out):
+    from unlearnbench.seeding import init_seed
+
+    original = _sidecar(quick_out, "original")
+    prime = _sidecar(quick_out, "original_prime/seed0")
+    retrains = [_sidecar(quick_out, f"retrain/{sc}/seed0") for sc in ("random1", "top1_similar", "samples30")]
+    assert original["init_seed"] == init_seed("original", 0) and original["role"] == "original"
+    assert prime["role"] == "original_prime" and prime["init_seed"] == init_seed("original_prime", 0)
+    seeds = [original["init_seed"], prime["init_seed"], *(r["init_seed"] for r in retrains)]
+    assert len(set(seeds[:3])) == 3, seeds  # config seed 0 and replicate seed 0, yet three different streams
+    assert all(r["role"] == "retrain" for r in retrains)
+
+
+def test_floor_rows_are_in_the_results(quick_out):
+    import pandas as pd
+
+    results = pd.read_parquet(quick_out / "results" / "results.parquet")
+    floor = results[(results["method"] == "original_prime") & (results["metric"] == "cka")
+                    & (results["reference"] == "original")]
+    assert len(floor) and floor["value"].between(0, 1).all()
+    assert results.loc[results["method"] == "original_prime", "init_seed"].notna().all()
+
+
+def test_unlearned_models_record_their_tuning(quick_out):
+    import pandas as pd
+
+    results = pd.read_parquet(quick_out / "results" / "results.parquet")
+    ga = results[results["method"] == "ga"]
+    record = json.loads(ga["tuning"].iloc[0])
+    assert record["grid"] == [{"lr": 0.0001}, {"lr": 0.001}] and record["chosen"] in record["grid"]
+    assert json.loads(ga["method_params"].iloc[0])["lr"] == record["chosen"]["lr"]
+    assert (results.loc[results["method"] == "bs", "tuning"] == "").all()  # tune: false
+
+
+def _poisoned_copy(src, dst):
+    with np.load(src, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    rng = np.random.default_rng(1)
+    arrays["x_test"] = rng.integers(0, 256, arrays["x_test"].shape, dtype=np.uint8)
+    arrays["y_test"] = rng.permutation(arrays["y_test"])
+    with open(dst, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def test_tuning_never_reads_the_test_split(quick_out, tmp_path):
+    from unlearnbench.stages import tune_method
+
+    spec = {"algorithm": "gradient_ascent", "epochs": 1, "grid": {"lr": [0.0001, 0.003]}}
+    poisoned = tmp_path / "poisoned.npz"
+    _poisoned_copy(quick_out / "data" / "upstream.npz", poisoned)
+    records = [tune_method("ga", spec, quick_out / "models" / "original.safetensors",
+                           quick_out / "models" / "retrain" / "random1" / "seed0.safetensors", npz,
+                           quick_out / "forget_sets" / "random1.json", tmp_path / f"{i}.json", seed=0, threads=2,
+                           device="cpu")
+               for i, npz in enumerate([quick_out / "data" / "upstream.npz", poisoned])]
+    assert records[0]["scores"] == records[1]["scores"] and records[0]["chosen"] == records[1]["chosen"]
+    assert records[0]["accuracies"] == records[1]["accuracies"]
+
+
+def test_changing_one_grid_point_reruns_only_that_branch(quick_run, tmp_path):
+    cfg = yaml.safe_load((quick_run / "configs" / "quick.yaml").read_text())
+    cfg["methods"]["ga"]["grid"]["lr"][1] = 0.002
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    jobs = job_counts(snakemake(quick_run, "--dry-run", configfile=str(changed)).stdout)
+    evalsets = 2 + len(cfg["data"]["downstream"])
+    scenarios = len(cfg["scenarios"])  # ga runs on every scenario, one seed
+    assert jobs == {"tune": scenarios, "unlearn": scenarios, "extract_features": scenarios * evalsets,
+                    "evaluate": scenarios, "aggregate": 1, "leaderboard": 1, "plots": 1, "exports": 1}, jobs
+
+
+@pytest.mark.parametrize("grid, message", [
+    ({"nope": [1]}, "methods.ga.grid.nope: not a hyper-parameter of gradient_ascent"),
+    ({"lr": [-1.0]}, "methods.ga.grid.lr: must be > 0"),
+    ({"lr": []}, "methods.ga.grid"),
+    ({"lr": [1e-4, 2e-4, 3e-4, 4e-4], "epochs": [1, 2, 3, 4]}, "methods.ga.grid: 16 points; at most 12"),
+])
+def test_bad_grids_are_rejected_before_any_job(grid, message):
+    from unlearnbench.config import ConfigError, validate_config
+
+    cfg = yaml.safe_load((REPO / "configs" / "quick.yaml").read_text())
+    cfg["methods"]["ga"]["grid"] = grid
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        validate_config(cfg)
+
+
+def test_validation_split_is_carved_from_training_data(quick_out):
+    from unlearnbench.data import load_prepared
+
+    ds = load_prepared(quick_out / "data" / "upstream.npz")
+    meta = json.loads((quick_out / "data" / "upstream.json").read_text())
+    assert meta["n_val"] == len(ds.y_val) == 6 * 12 and meta["n_train"] == len(ds.y_train) == 6 * 48
+    assert np.bincount(ds.y_val).tolist() == [12] * 6
+    # no validation image is also a training image
+    train = {x.tobytes() for x in ds.x_train}
+    assert not any(x.tobytes() in train for x in ds.x_val)
