@@ -9,7 +9,7 @@ import yaml
 
 from conftest import REPO, copy_workflow
 
-GPU_RULES = ("train_original", "train_retrain", "unlearn", "extract_features")
+GPU_RULES = ("train_original", "train_original_prime", "train_retrain", "tune", "unlearn", "extract_features")
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_kubernetes_profile_dry_runs_without_a_cluster(workdir):
 
 def test_torch_rules_declare_a_gpu_on_cuda(workdir):
     cuda = _resources(_dry(workdir, "default", "--config", "device=cuda").stdout)
-    for rule in ("train_original", "train_retrain", "extract_features"):  # (+ unlearn once its rule declares it)
+    for rule in GPU_RULES:
         assert all("gpu=1" in r for r in cuda[rule]), (rule, cuda[rule])
     assert not any("gpu=" in r for r in cuda["select_forget_set"] | cuda["evaluate"])
     # (the CPU case, no `gpu` anywhere, is asserted by the preset dry runs in test_datasets.py)

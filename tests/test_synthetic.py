@@ -291,3 +291,73 @@ def test_contact_sheet_args(tmp_path, small):
         assert im.size == sheet_layout(small, per_class=20)[-2:]
         assert im.size[1] == small.num_classes * (sheet_layout(small).cell + PAD) + PAD
         assert np.all(np.asarray(im)[-PAD - 1, -PAD - 1] == 255)  # 12 samples only: last cells stay blank
+
+
+# ------------------------------------------------------------------------------ a cue of each class's own
+def test_every_class_has_an_emblem_of_its_own():
+    from unlearnbench.data.synthetic import EMBLEM_MIN_DISTANCE, decoy_patterns, emblem_patterns
+
+    for count in (16, 120):
+        g, patterns = emblem_patterns(count)
+        mirror = [r * g + (g - 1 - c) for r in range(g) for c in range(g)]
+        bits = [np.isin(np.arange(g * g), p) for p in patterns]
+        for i in range(count):
+            for j in range(i + 1, count):
+                assert (bits[i] != bits[j]).sum() >= EMBLEM_MIN_DISTANCE
+                assert (bits[i][mirror] != bits[j]).sum() >= EMBLEM_MIN_DISTANCE  # flips cannot confuse them
+    specs = upstream_class_specs(superclasses=4, fine_per_superclass=4)
+    assert len({s.emblem for s in specs}) == 16
+    assert not {s.emblem for s in specs} & set(decoy_patterns(specs[0].emblem_grid, specs[0].emblems_owned))
+    similar = downstream_class_specs("similar", classes=4, superclasses=4, fine_per_superclass=4)
+    assert all(sp.emblem == specs[sp.source_class].emblem for sp in similar)  # first variants: the source's
+
+
+def _train_probe_cka(data, keep, seed):
+    """Train cifar_resnet8 on the training images of classes ``keep``; pre-logit features of train/test."""
+    import torch
+
+    from unlearnbench.data.arrays import ImageArraySet
+    from unlearnbench.models import create_model, extract
+    from unlearnbench.training import TrainConfig, setup_torch, train_model
+
+    dev = setup_torch(seed, 2, "cpu")
+    net = create_model("cifar_resnet8", data.num_classes)
+    mask = np.isin(data.y_train, keep)
+    train_model(net, ImageArraySet(data.x_train[mask], data.y_train[mask], data.num_classes),
+                TrainConfig(epochs=10, batch_size=32, lr=0.05, warmup_epochs=1), seed=seed, device=dev)
+    net.eval()
+
+    def feats(x, y):
+        with torch.no_grad():
+            return np.concatenate([extract(net, xb, ["pre_logits"])[1]["pre_logits"].numpy()
+                                   for xb, _ in ImageArraySet(x, y, data.num_classes).batches(256)])
+    return feats(data.x_train, data.y_train), feats(data.x_test, data.y_test)
+
+
+def test_a_model_trained_without_a_class_does_not_encode_it():
+    """The physical property the protocol needs: trained without class c (a retrained reference), a model
+    represents c's images unlike a model trained with c; two models trained with c (different seeds)
+    agree far more. Without emblems (the old factorial classes) the difference disappears."""
+    from unlearnbench.metrics import linear_cka
+    from unlearnbench.metrics.probe import probe_accuracy
+
+    forget = [1, 6]
+    gaps = {}
+    for emblem_size in (0.45, 0.0):
+        data = generate_upstream(superclasses=2, fine_per_superclass=4, train_per_class=80, test_per_class=40,
+                                 rotation=15, aspect_jitter=0.1, param_jitter=0.15, distractors=0.5,
+                                 emblem_size=emblem_size, seed=3)
+        everything = np.arange(data.num_classes)
+        with_c, with_c2 = _train_probe_cka(data, everything, 1), _train_probe_cka(data, everything, 2)
+        without_c = _train_probe_cka(data, np.setdiff1d(everything, forget), 3)
+        on_c = np.isin(data.y_train, forget)
+        cka_floor = linear_cka(with_c[0][on_c], with_c2[0][on_c])
+        cka_retrain = linear_cka(with_c[0][on_c], without_c[0][on_c])
+        gaps[emblem_size] = cka_floor - cka_retrain
+        if emblem_size:
+            test_c = np.isin(data.y_test, forget)
+            probe = {name: probe_accuracy(f[0], data.y_train, {"c": (f[1][test_c], data.y_test[test_c])})["c"]
+                     for name, f in (("with", with_c), ("without", without_c))}
+            assert probe["with"] > probe["without"], probe
+    assert gaps[0.45] > 0.03, gaps             # the retrained-like model is far outside the seed noise
+    assert gaps[0.45] > gaps[0.0] + 0.02, gaps  # and the emblem is what makes it so

@@ -93,8 +93,10 @@ class UnlearningMethod:
     name: ClassVar[str] = ""
     #: which scenario kinds the method supports: "class" (random/top) and/or "sample" (samples)
     supports: ClassVar[frozenset[str]] = frozenset({"class", "sample"})
-    #: the small grid the ``tune`` stage searches (hyper-parameter → values; ≤ 6 points by default), chosen
-    #: around the published defaults; a config block's ``grid:`` replaces it. Empty: nothing to tune.
+    #: the small grid the ``tune`` stage searches (hyper-parameter → values; ≤ 6 points by default), from the
+    #: published default up to a few times stronger (the selection asks how close to the retrained
+    #: reference a method can get, so the grid must contain settings that forget); a config block's
+    #: ``grid:`` replaces it. Empty: nothing to tune.
     tuning_grid: ClassVar[dict[str, tuple]] = {}
 
     def __post_init__(self) -> None:

@@ -29,7 +29,7 @@ class Finetune(UnlearningMethod):
     """
 
     #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
-    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (0.01, 0.04), "epochs": (3, 6)}
+    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (0.04, 0.1), "epochs": (5, 8)}
 
     epochs: int = hparam(3, ge=1, help="passes over the retain subset (reference: 10 over all of D_r)")
     lr: float = hparam(0.01, gt=0, help="peak SGD learning rate (SalUn/l1-sparse FT: 0.01), cosine-decayed")

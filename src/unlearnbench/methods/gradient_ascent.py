@@ -28,7 +28,7 @@ class GradientAscent(UnlearningMethod):
     """
 
     #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
-    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (1e-4, 3e-4, 1e-3), "epochs": (3, 5)}
+    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (1e-4, 3e-4), "epochs": (3, 5)}
 
     epochs: int = hparam(5, ge=1, help="passes over the forget set (reference: 5)")
     lr: float = hparam(1e-4, gt=0, help="constant SGD learning rate (reference: 1e-4)")

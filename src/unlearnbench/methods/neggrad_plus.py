@@ -28,7 +28,7 @@ class NegGradPlus(UnlearningMethod):
     """
 
     #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
-    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (0.003, 0.01), "alpha": (0.99, 0.999)}
+    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (0.01, 0.03), "alpha": (0.9, 0.99)}
 
     epochs: int = hparam(5, ge=1, help="epochs (each = retain_batches_per_epoch paired steps)")
     lr: float = hparam(0.003, gt=0, help="constant SGD learning rate")

@@ -37,7 +37,7 @@ class RandomLabel(UnlearningMethod):
     """
 
     #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
-    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (3e-4, 1e-3, 3e-3)}
+    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (1e-3, 3e-3, 1e-2)}
 
     epochs: int = hparam(2, ge=1, help="epochs (reference: 10)")
     lr: float = hparam(3e-4, gt=0, help="constant SGD learning rate")

@@ -57,7 +57,7 @@ class SalUn(RandomLabel):
     """
 
     #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
-    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (3e-4, 1e-3), "mask_ratio": (0.5, 0.7)}
+    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (1e-3, 3e-3), "mask_ratio": (0.5, 0.7)}
 
     mask_ratio: float = hparam(0.5, gt=0, le=1, help="fraction of weights (global top |gradient|) that is updated")
     saliency_batch_size: int = hparam(256, ge=1, help="batch size of the forget-gradient pass (SalUn: 256)")

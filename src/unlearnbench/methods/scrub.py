@@ -36,7 +36,7 @@ class Scrub(UnlearningMethod):
     """
 
     #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
-    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (5e-4, 2e-3), "max_epochs": (2, 4)}
+    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (2e-3, 5e-3), "max_epochs": (2, 4)}
 
     epochs: int = hparam(3, ge=1, help="epochs (sgda_epochs)")
     max_epochs: int = hparam(2, ge=0, help="leading epochs that include a max-step over D_f (msteps)")
