@@ -13,7 +13,7 @@ SCRIPTS = Path(workflow.main_snakefile).resolve().parent / "workflow_scripts"
 
 def job_script(name, job, model=False):
     """A rule's `run:` body: workflow_scripts/<name>.py in this process (unlearnbench.workflow.run_script).
-    `model=True` for jobs that run a network: they take the process-wide model lock."""
+    `model=True` for jobs that run a network: they run on the one model thread of the process."""
     run_script(SCRIPTS / f"{name}.py", job, model=model)
 
 
