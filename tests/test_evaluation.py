@@ -24,7 +24,7 @@ def test_results_have_the_schema_and_provenance(quick_out):
     assert list(frame.columns) == list(COLUMNS)
     for col in ("config_hash", "forget_hash", "data_hash", "code_version", "package_versions", "device"):
         assert (frame[col].str.len() > 0).all(), col
-    assert set(frame["method"]) == {"original", "retrain", "ga", "bs"}
+    assert set(frame["method"]) == {"original", "original_prime", "retrain", "ga", "bs"}
     assert set(frame.loc[frame["method"] == "bs", "scenario"]) == {"random1"}  # its explicit scenario list
     assert {"accuracy", "mia", "cka", "knn", "probe"} <= set(frame["metric"])
     assert set(frame.loc[frame["metric"] == "cka", "reference"]) == {"original", "retrain"}

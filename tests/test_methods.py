@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from unlearnbench.data.arrays import ImageArraySet
-from unlearnbench.methods import (METHODS, MethodConfigError, UnlearnTask, UnlearningMethod, create_method,
+from unlearnbench.methods import (METHODS, MethodConfigError, UnlearnTask, UnlearningMethod, create_method, grid_points,
                                   method_schema, register_method)
 from unlearnbench.methods.salun import saliency_mask
 from unlearnbench.models import create_model
@@ -126,13 +126,15 @@ def test_schema_is_derived_from_fields(name):
     cls = METHODS[name]
     schema = method_schema(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    assert set(schema["properties"]) == set(fields) | {"algorithm", "scenarios"}
+    assert set(schema["properties"]) == set(fields) | {"algorithm", "scenarios", "grid", "tune"}
     assert schema["properties"]["algorithm"] == {"const": name}
     for key, f in fields.items():
         assert schema["properties"][key]["default"] == f.default
         assert schema["properties"][key]["description"], f"{name}.{key} lacks a help text"
     assert schema["description"], f"{name} lacks a docstring"
     assert cls.__doc__ and any(str(y) in cls.__doc__ for y in range(2014, 2026)), "docstring must cite a paper"
+    points = grid_points(name, {"algorithm": name})  # the declared grid is valid and small
+    assert 1 <= len(points) <= 6 and all(create_method(name, {"algorithm": name, **p}) for p in points)
 
 
 def test_unknown_algorithm_lists_registered():
