@@ -133,3 +133,8 @@ def all_targets():
     targets += [f"{OUT}/results/results.parquet", f"{OUT}/results/summary.csv"]
     targets += report_targets()  # rules/report.smk: leaderboards, figures, metrics.json, plot CSVs
     return targets
+
+
+onsuccess:
+    # dvc.yaml versions {OUT}/tuning as an out; it must exist even when no tune job ran (tuning.enabled: false)
+    os.makedirs(f"{OUT}/tuning", exist_ok=True)

@@ -240,14 +240,8 @@ def select_forget_set(scenario: dict[str, Any], data_npz: str | Path, out_json: 
     write_forget_set(out_json, fs, scenario, ds.class_names)
 
 
-def evalset_images(data, evalset: str):
-    """An eval set as an image set (in-memory or file-backed): upstream ``train``/``test``, or a whole
-    downstream set (train then test)."""
-    return data.evalset(evalset)
-
-
 def evalset_arrays(data: ArrayDataset, evalset: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images and labels of an eval set of an in-memory dataset (see :func:`evalset_images` for any kind)."""
+    """Images and labels of an eval set of an in-memory dataset (``dataset.evalset(name)`` for any kind)."""
     if evalset == "train":
         return data.x_train, data.y_train
     if evalset == "test":
@@ -256,7 +250,7 @@ def evalset_arrays(data: ArrayDataset, evalset: str) -> tuple[np.ndarray, np.nda
 
 
 __all__ = ["prepare_data", "train_reference", "import_original", "select_forget_set", "run_unlearning", "tune_method",
-           "evalset_images", "evalset_arrays", "data_meta", "ForgetSet", "load_checkpoint", "read_meta"]
+           "evalset_arrays", "data_meta", "ForgetSet", "load_checkpoint", "read_meta"]
 
 
 def _unlearning_task(original_ckpt: str | Path, data_npz: str | Path, forget_json: str | Path, *, seed: int,

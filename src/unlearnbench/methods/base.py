@@ -25,10 +25,11 @@ from typing import Any, ClassVar
 from unlearnbench._lazy import torch  # imported when a method runs
 
 from unlearnbench.data.arrays import ImageArraySet
+from unlearnbench.report.layout import REFERENCE_ROWS
 from unlearnbench.training import Diverged
 
 METHODS: dict[str, type["UnlearningMethod"]] = {}
-RESERVED = ("original", "original_prime", "retrain")
+RESERVED = REFERENCE_ROWS  # instance and algorithm names taken by the reference rows
 #: most points a tuning grid may have (a config override included): each point is a full unlearning run
 MAX_GRID_POINTS = 12
 #: keys of a method's config block that are not hyper-parameters
