@@ -19,7 +19,7 @@ run: $(STAMP)
 	@$(BIN)/python -m unlearnbench.where --configfile $(CONFIG)
 
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=15 tests
 
 report: run
 	$(SNAKEMAKE) --cores $(CORES) --report report.html

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(not DVC.exists(), reason="dvc is not installed n
 # What a clone of the project holds besides the workflow files of the quick run (taken from quick_run itself so
 # that they match its outputs and metadata).
 PROJECT_FILES = ("dvc.yaml", ".dvcignore", ".gitignore", "scripts", "envs", "Makefile")
-EXPERIMENT_OUTS = ("data", "models", "forget_sets", "features", "results", "report")
+EXPERIMENT_OUTS = ("data", "models", "forget_sets", "tuning", "features", "results", "report")
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
        "GIT_COMMITTER_EMAIL": "t@example.org", "DVC_NO_ANALYTICS": "1"}
