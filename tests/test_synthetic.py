@@ -297,7 +297,7 @@ def test_contact_sheet_args(tmp_path, small):
 
 # ------------------------------------------------------------------------------ a cue of each class's own
 def test_every_class_has_an_emblem_of_its_own():
-    from unlearnbench.data.synthetic import EMBLEM_MIN_DISTANCE, decoy_patterns, emblem_patterns
+    from unlearnbench.data.emblems import EMBLEM_MIN_DISTANCE, decoy_patterns, emblem_patterns
 
     for count in (16, 120):
         g, patterns = emblem_patterns(count)
