@@ -64,11 +64,8 @@ rule select_forget_set:
         job_script("select_forget_set", locals())
 
 
-rule train_original_prime:
-    """The seed-noise floor: the original's recipe and data from another seed (rules/common.smk FLOOR)."""
-    input:
-        **data_files("upstream"),
-        **pretrained_input(),
+use rule train_original as train_original_prime with:
+    # the seed-noise floor: the original's recipe and data from another seed (rules/common.smk FLOOR)
     output:
         ckpt=checkpoint("original_prime/seed{seed}"),
         meta=checkpoint("original_prime/seed{seed}") + ".json",
@@ -79,15 +76,10 @@ rule train_original_prime:
         role="original_prime",
         device=config["device"],
         code=TRAIN_CODE,
-    threads: TORCH_THREADS
-    resources:
-        **TORCH_RESOURCES,
     log:
         f"{OUT}/logs/train_original_prime/seed{{seed}}.log",
     benchmark:
         f"{OUT}/benchmarks/train_original_prime/seed{{seed}}.tsv"
-    run:
-        job_script("train", locals(), model=True)
 
 
 rule train_retrain:

@@ -70,7 +70,7 @@ def _remap(full_idx: np.ndarray, kept: np.ndarray) -> np.ndarray:
 def evaluate_model(*, scenario: str, seed: int, method: str, algorithm: str, model_ckpt: str | Path,
                    features: dict[str, dict[str, str]], forget_json: str | Path, data_npz: str | Path,
                    data_json: str | Path, downstream: list[str], layers: list[str] | str, metrics: dict[str, dict[str, Any]],
-                   data_seed: int, out: str | Path, threads: int = 2) -> None:
+                   data_seed: int, out: str | Path) -> None:
     from unlearnbench.metrics import METRICS, create_metric
 
     with phase("load"):

@@ -344,25 +344,25 @@ def tune_method(instance: str, spec: dict[str, Any], original_ckpt: str | Path, 
         raise ValueError(f"methods.{instance}: nothing to tune (no grid, or tune: false)")
     for point in points:
         create_method(instance, {**spec, **point})  # every point valid before any run
+    load = dict(seed=seed, threads=threads, device=device, monitor_test=False)
+    with phase("load"):
+        dev, _, _, ds, fs, task = _unlearning_task(original_ckpt, data_npz, forget_json, **load)
+        val = ds.split("val")
+        if len(val) == 0:
+            raise ValueError(f"tuning {instance}: the upstream dataset has no validation split; set "
+                             "tuning.validation_fraction > 0 (or tuning.enabled: false)")
+        if fs.forget_classes:
+            in_forget = np.isin(val.labels, list(fs.forget_classes))
+            sets = {"forget": val.subset(np.flatnonzero(in_forget)),
+                    "retain_val": val.subset(np.flatnonzero(~in_forget))}
+        else:
+            sets = {"forget": task.forget, "retain_val": val}
+        retrain, _ = load_checkpoint(retrain_ckpt, dev)
+        retrain_acc = {k: accuracy(retrain, v, dev) for k, v in sets.items()}
     scores, accs = [], []
-    retrain_acc: dict[str, float] = {}
     for point in points:
-        with phase("load"):
-            dev, model, _, ds, fs, task = _unlearning_task(original_ckpt, data_npz, forget_json, seed=seed,
-                                                           threads=threads, device=device, monitor_test=False)
-            if not retrain_acc:
-                val = ds.split("val")
-                if len(val) == 0:
-                    raise ValueError(f"tuning {instance}: the upstream dataset has no validation split; set "
-                                     "tuning.validation_fraction > 0 (or tuning.enabled: false)")
-                if fs.forget_classes:
-                    in_forget = np.isin(val.labels, list(fs.forget_classes))
-                    sets = {"forget": val.subset(np.flatnonzero(in_forget)),
-                            "retain_val": val.subset(np.flatnonzero(~in_forget))}
-                else:
-                    sets = {"forget": task.forget, "retain_val": val}
-                retrain, _ = load_checkpoint(retrain_ckpt, dev)
-                retrain_acc = {k: accuracy(retrain, v, dev) for k, v in sets.items()}
+        with phase("load"):  # a fresh original, seeded exactly as run_unlearning seeds it
+            _, model, _, _, _, task = _unlearning_task(original_ckpt, data_npz, forget_json, **load)
         with phase("compute"):
             outcome = create_method(instance, {**spec, **point}).run(model, task)
             acc = ({k: accuracy(outcome.model, v, dev) for k, v in sets.items()} if outcome.status == "ok"

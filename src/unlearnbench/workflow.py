@@ -30,8 +30,8 @@ import sys
 import threading
 import time
 import traceback
-from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterator
 

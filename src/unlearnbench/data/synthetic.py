@@ -47,9 +47,9 @@ variant points away from the grid's centre, later variants cycle through the oth
 centre lies at 0.49 spacing from its source and ≥ 0.74 spacing from every other fine class of that
 superclass (other superclasses differ in shape and texture), so it is closer to its source than to any
 other upstream class, yet it is not any upstream class. It carries its source's emblem (later variants of
-the same source toggle one cell of it, so that they stay distinct from each other). Downstream class ``j`` is derived from upstream
-superclass ``j mod n`` (``n = ceil(superclasses / 2)``: only the first half of the superclasses are
-sources), fine class ``(j // n) mod F``, variant ``j // (n·F)``.
+the same source toggle one cell of it, so that they stay distinct from each other). Downstream class ``j``
+is derived from upstream superclass ``j mod n`` (``n = ceil(superclasses / 2)``: only the first half of
+the superclasses are sources), fine class ``(j // n) mod F``, variant ``j // (n·F)``.
 
 ``unrelated``: stroke glyphs (open polylines of 3–4 strokes through a jittered 3×3 lattice, like
 hand-drawn characters), a concept never used upstream: no filled shape, no texture. Glyphs are drawn
@@ -458,12 +458,17 @@ def _render_lobed(spec: ClassSpec, p: np.ndarray, nz: _Nuisance, size: int) -> n
     img = _background(p, xx, yy, nz, size)
     _blend(img, shape, alpha)
     if spec.emblem_grid and nz.emblem_size > 0:
-        shown = p[:, _EMB] < nz.emblem_prob
-        _draw_emblem(img, spec.emblem_grid, [spec.emblem] * len(p), shown, u, v, r0px, nz.emblem_size)
-        if not shown.all():  # the others carry a decoy: a pattern of no class, drawn per image
-            decoys = decoy_patterns(spec.emblem_grid, spec.emblems_owned)
-            pick = np.minimum((p[:, _DECOY] * len(decoys)).astype(np.int64), len(decoys) - 1)
-            _draw_emblem(img, spec.emblem_grid, [decoys[i] for i in pick], ~shown, u, v, r0px, nz.emblem_size)
+        g = spec.emblem_grid
+        cells = np.zeros((len(p), g * g), dtype=bool)  # each image's bright cells
+        cells[:, list(spec.emblem)] = True
+        decoy = np.flatnonzero(p[:, _EMB] >= nz.emblem_prob)  # these carry a pattern of no class instead
+        if len(decoy):
+            decoys = decoy_patterns(g, spec.emblems_owned)
+            pick = np.minimum((p[decoy, _DECOY] * len(decoys)).astype(np.int64), len(decoys) - 1)
+            cells[decoy] = False
+            for row, k in zip(decoy, pick):
+                cells[row, list(decoys[k])] = True
+        _draw_emblem(img, g, cells, u, v, r0px, nz.emblem_size)
     return img
 
 
@@ -478,24 +483,16 @@ def _square_alpha(u: np.ndarray, v: np.ndarray, cu: float, cv: float, half: floa
     return np.clip(alpha, 0.0, 1.0, out=alpha)
 
 
-def _draw_emblem(img: np.ndarray, g: int, patterns: list[tuple[int, ...]], mask: np.ndarray, u: np.ndarray,
-                 v: np.ndarray, r0px: np.ndarray, half: float) -> None:
-    """In place, for the images where ``mask``: an emblem (dark plate, bright cells of that image's
-    pattern) centred on the shape, in its frame."""
-    idx = np.flatnonzero(mask)
-    if not len(idx):
-        return
-    sub, su, sv, sr = img[idx], u[idx], v[idx], r0px[idx]
-    _blend(sub, _EMBLEM_PLATE, _square_alpha(su, sv, 0.0, 0.0, half, sr))
+def _draw_emblem(img: np.ndarray, g: int, cells: np.ndarray, u: np.ndarray, v: np.ndarray, r0px: np.ndarray,
+                 half: float) -> None:
+    """In place: every image's emblem — a dark plate and the bright cells flagged in its row of ``cells``
+    (n × g²) — centred on the shape, in its frame."""
+    _blend(img, _EMBLEM_PLATE, _square_alpha(u, v, 0.0, 0.0, half, r0px))
     step = 2 * half / g
-    for cell in range(g * g):
-        on = np.array([cell in patterns[i] for i in idx], dtype=_F32)[:, None]
-        if not on.any():
-            continue
-        row, col = divmod(cell, g)
+    for cell in np.flatnonzero(cells.any(axis=0)):
+        row, col = divmod(int(cell), g)
         cu, cv = -half + (col + 0.5) * step, -half + (row + 0.5) * step
-        _blend(sub, _EMBLEM_CELL, _square_alpha(su, sv, cu, cv, 0.36 * step, sr) * on)
-    img[idx] = sub
+        _blend(img, _EMBLEM_CELL, _square_alpha(u, v, cu, cv, 0.36 * step, r0px) * cells[:, cell, None])
 
 
 def _render_glyph(spec: ClassSpec, p: np.ndarray, nz: _Nuisance, size: int) -> np.ndarray:

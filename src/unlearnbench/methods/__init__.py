@@ -3,12 +3,12 @@ import importlib
 import pkgutil
 
 from unlearnbench.methods.base import (METHODS, MethodConfigError, UnlearningMethod, UnlearnOutcome, UnlearnTask,
-                                       create_method, grid_points, hparam, method_schema, method_sources, register_method,
-                                       scenario_support)
+                                       create_method, grid_points, hparam, method_schema, method_sources,
+                                       register_method, scenario_support)
 
 for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     if _mod not in ("base", "common"):
         importlib.import_module(f"{__name__}.{_mod}")
 
-__all__ = ["METHODS", "MethodConfigError", "UnlearningMethod", "UnlearnOutcome", "UnlearnTask", "create_method", "grid_points",
-           "hparam", "method_schema", "method_sources", "register_method", "scenario_support"]
+__all__ = ["METHODS", "MethodConfigError", "UnlearningMethod", "UnlearnOutcome", "UnlearnTask", "create_method",
+           "grid_points", "hparam", "method_schema", "method_sources", "register_method", "scenario_support"]

@@ -180,7 +180,8 @@ def grid_points(instance: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
             try:
                 check_value(instance, fields[key], v)
             except MethodConfigError as exc:
-                raise MethodConfigError(str(exc).replace(f"methods.{instance}.{key}", f"methods.{instance}.grid.{key}")) from None
+                where = f"methods.{instance}.{key}"
+                raise MethodConfigError(str(exc).replace(where, f"methods.{instance}.grid.{key}")) from None
     points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
     if len(points) > MAX_GRID_POINTS:
         raise MethodConfigError(f"methods.{instance}.grid: {len(points)} points; at most {MAX_GRID_POINTS} "
@@ -190,7 +191,8 @@ def grid_points(instance: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 def method_schema(cls: type[UnlearningMethod]) -> dict[str, Any]:
     """JSON schema of one algorithm's config block, derived from its dataclass fields."""
-    props: dict[str, Any] = {"algorithm": {"const": cls.name}, "scenarios": {"type": "array", "items": {"type": "string"}},
+    props: dict[str, Any] = {"algorithm": {"const": cls.name},
+                             "scenarios": {"type": "array", "items": {"type": "string"}},
                              "grid": {"type": "object", "additionalProperties": {"type": "array", "minItems": 1},
                                       "description": "tuning grid (hyper-parameter → values) replacing the "
                                                      "algorithm's own; see tuning"},

@@ -13,16 +13,15 @@ references, already in memory; no model is ever run here) and returns a list of 
 from __future__ import annotations
 
 import abc
-import contextlib
 import inspect
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, TypeVar
+from typing import Any, Callable, Mapping, TypeVar
 
 import numpy as np
 
-__all__ = ["METRICS", "ROW_KEYS", "EvalContext", "FeatureSet", "Metric", "all_finite", "blas_threads",
+__all__ = ["METRICS", "ROW_KEYS", "EvalContext", "FeatureSet", "Metric", "all_finite",
            "create_metric", "list_metrics", "make_row", "register_metric"]
 
 METRICS: dict[str, type["Metric"]] = {}
@@ -131,22 +130,6 @@ def make_row(metric: Metric | str, *, evalset: str, split: str, value: float, va
 def all_finite(*arrays: np.ndarray) -> bool:
     """True when every array holds only finite numbers (a diverged model gives NaN/inf features)."""
     return all(bool(np.isfinite(a).all()) for a in arrays)
-
-
-@contextlib.contextmanager
-def blas_threads(threads: int | None = None) -> Iterator[None]:
-    """Limit numpy/scipy BLAS to ``threads`` threads for the duration (None: leave it as it is).
-
-    Jobs of the workflow pin BLAS to one thread for their whole process (:mod:`unlearnbench.workflow`), so
-    that a metric's last bits never depend on how many threads OpenBLAS happened to use.
-    """
-    if threads is None:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=max(1, int(threads)), user_api="blas"):
-        yield
 
 
 def check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:

@@ -42,7 +42,7 @@ from typing import Sequence
 
 import numpy as np
 
-from unlearnbench.metrics.base import (EvalContext, Metric, blas_threads, check_choice, check_int,
+from unlearnbench.metrics.base import (EvalContext, Metric, check_choice, check_int,
                                        register_metric)
 
 __all__ = ["CKA", "CrossStats", "LinearCKAAccumulator", "RepresentationStats", "cka_from_stats", "linear_cka"]
@@ -224,9 +224,8 @@ def linear_cka(x: np.ndarray, y: np.ndarray, *, debiased: bool = False, compute_
     if np.shape(x)[0] != np.shape(y)[0]:
         raise ValueError(f"x and y must have the same number of rows, got {np.shape(x)[0]} and {np.shape(y)[0]}")
     acc = LinearCKAAccumulator(compute_dtype=compute_dtype)
-    with blas_threads():
-        for i in range(0, np.shape(x)[0], batch_size):
-            acc.update(x[i:i + batch_size], y[i:i + batch_size])
+    for i in range(0, np.shape(x)[0], batch_size):
+        acc.update(x[i:i + batch_size], y[i:i + batch_size])
     return acc.result(debiased=debiased)
 
 
@@ -282,20 +281,19 @@ class CKA(Metric):
 
     def evaluate(self, ctx: EvalContext) -> list[dict]:
         rows: list[dict] = []
-        with blas_threads():
-            for evalset, split, idx in self._splits(ctx):
-                model = ctx.get("model", evalset)
-                refs = {r: fs for r in ctx.references() if (fs := ctx.get(r, evalset)) is not None}
-                if model is None or not refs:
-                    continue
-                n = len(model) if idx is None else len(idx)
-                if n < 4:
-                    continue
-                for r, fs in refs.items():
-                    if len(fs) != len(model):
-                        raise ValueError(f"{evalset}: reference {r!r} has {len(fs)} samples, model {len(model)}")
-                for layer in ctx.layers:
-                    rows += self._layer_rows(model, refs, idx, n, evalset, split, layer)
+        for evalset, split, idx in self._splits(ctx):
+            model = ctx.get("model", evalset)
+            refs = {r: fs for r in ctx.references() if (fs := ctx.get(r, evalset)) is not None}
+            if model is None or not refs:
+                continue
+            n = len(model) if idx is None else len(idx)
+            if n < 4:
+                continue
+            for r, fs in refs.items():
+                if len(fs) != len(model):
+                    raise ValueError(f"{evalset}: reference {r!r} has {len(fs)} samples, model {len(model)}")
+            for layer in ctx.layers:
+                rows += self._layer_rows(model, refs, idx, n, evalset, split, layer)
         return rows
 
     def _layer_rows(self, model, refs, idx, n, evalset, split, layer) -> list[dict]:

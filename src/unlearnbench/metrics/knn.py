@@ -17,7 +17,8 @@ def knn_predict(bank: np.ndarray, bank_labels: np.ndarray, queries: np.ndarray, 
 
     Rows are L2-normalised (a zero row stays zero, i.e. similarity 0 to everything), similarities are
     computed as float32 matmuls of ``chunk_size`` queries at a time, the k neighbours taken with
-    ``np.argpartition`` (numpy only: evaluation never imports torch), and votes counted per class; a tie between classes goes to the smallest label. This is
+    ``np.argpartition`` (numpy only: evaluation never imports torch), and votes counted per class; a tie
+    between classes goes to the smallest label. This is
     the decision rule of ``sklearn.neighbors.KNeighborsClassifier(n_neighbors=k, metric="cosine",
     weights="uniform")`` (whose ``predict`` takes the first maximum over sorted ``classes_``).
     """
