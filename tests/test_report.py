@@ -16,7 +16,7 @@ from unlearnbench.report import layout
 from unlearnbench.report.leaderboard import MISSING, display_table, fmt_value, scenario_table, write_leaderboards
 from unlearnbench.report.sources import load_report_data
 from unlearnbench.report.verdicts import (CLOSE, DAMAGING, DIVERGED, NOT_FORGOTTEN, REFERENCE, SUPERFICIAL,
-                                          UNDETERMINED, Thresholds, verdict)
+                                          UNDETERMINED)
 
 DOWNSTREAM = ["far", "near"]
 LAYERS = ["stage0", "stage10", "stage2", "pre_logits"]  # natural order: stage0, stage2, stage10, pre_logits
@@ -37,10 +37,13 @@ EXPECTED = {"retrain": REFERENCE, "original": REFERENCE, "good": CLOSE, "nf": NO
             "probe": SUPERFICIAL, "dmg": DAMAGING, "div": DIVERGED}
 
 
+EVAL_SE = 0.02  # bootstrap standard error of every accuracy-like raw row: a noise band of 1.96·√2·0.02 ≈ 0.055
+
+
 def raw_rows(scenario, seed, method, values, status="ok"):
     """Raw long-format result rows that aggregate.HEADLINES select back into ``values``."""
     base = {"scenario": scenario, "seed": seed, "method": method, "algorithm": f"alg_{method}", "status": status,
-            "evalset": "", "split": "", "metric": "", "variant": "", "layer": "", "reference": ""}
+            "evalset": "", "split": "", "metric": "", "variant": "", "layer": "", "reference": "", "se": EVAL_SE}
     rows = []
     for name, _, sel in HEADLINES:
         if name.startswith("cka"):
@@ -54,7 +57,7 @@ def raw_rows(scenario, seed, method, values, status="ok"):
         for i, layer in enumerate(LAYERS):  # CKA decays towards the output; pre_logits = the headline value
             value = top if layer == "pre_logits" else 1 - (1 - top) * (i + 1) / len(LAYERS)
             rows.append({**base, "metric": "cka", "variant": "biased", "split": "forget_train", "evalset": "train",
-                         "layer": layer, "reference": ref, "value": value})
+                         "layer": layer, "reference": ref, "value": value, "se": NAN})
     return rows
 
 
@@ -139,28 +142,6 @@ def test_one_method_per_verdict(tmp_path):
     table = scenario_table(data, "cls").set_index("method")
     assert table["verdict"].to_dict() == EXPECTED
     assert "probe recovery" in table.loc["probe", "verdict_reason"]
-
-
-def test_sample_forgetting_judges_forget_train_accuracy():
-    retrain, original = {"forget_train_acc": 0.7, "cka_to_original": 0.9}, {"forget_train_acc": 1.0}
-    kw = dict(retrain=retrain, original=original, kind="samples", downstream=[])
-    assert verdict("m", {"forget_train_acc": 1.0, "forget_test_acc": 0.0}, "ok", **kw)[0] == NOT_FORGOTTEN
-    assert verdict("m", {"forget_train_acc": 0.75, "cka_to_original": 0.92}, "ok", **kw)[0] == CLOSE
-
-
-def test_thresholds_are_parameters_and_boundaries_inclusive():
-    retrain, original = REF["retrain"], REF["original"]
-    kw = dict(retrain=retrain, original=original, kind="random", downstream=DOWNSTREAM)
-    row = {**method_values("good"), "forget_test_acc": 0.15}  # gap exactly tau: still forgotten
-    assert verdict("m", row, "ok", **kw)[0] == CLOSE
-    assert verdict("m", row, "ok", th=Thresholds(tau_logit=0.1), **kw)[0] == NOT_FORGOTTEN
-    sup = {**method_values("good"), "cka_to_original": 0.8}  # exactly the midpoint 0.6 + 0.5·0.4
-    assert verdict("m", sup, "ok", **kw)[0] == SUPERFICIAL
-    assert verdict("m", sup, "ok", th=Thresholds(cka_fraction=0.9), **kw)[0] == CLOSE
-    dmg = {**method_values("good"), "knn_near": 0.56}  # 0.04 below the references: within the margin
-    assert verdict("m", dmg, "ok", **kw)[0] == CLOSE
-    assert verdict("m", dmg, "ok", th=Thresholds(knn_margin=0.01), **kw)[0] == DAMAGING
-    assert verdict("m", row, "ok", retrain=None, original=original, kind="random", downstream=[])[0] == UNDETERMINED
 
 
 # --- partial results ----------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""``aggregate``: concatenate every evaluation's rows, then derive per-method summaries.
+"""``aggregate``: concatenate every evaluation's rows, then derive per-method summaries with their noise.
 
 Derived quantities (never stored in the raw results, only here):
 
@@ -6,17 +6,33 @@ Derived quantities (never stored in the raw results, only here):
   (accuracies on the four splits, MIA) or *representation* metrics (pre-logit linear CKA to the original
   and to the retrained model on forget-train, downstream k-NN accuracy, forget-test k-NN against a train
   bank, linear-probe recovery on forget-test).
+* CKA headline estimator (:func:`cka_estimator`): the biased linear CKA of independent isotropic features
+  is ≈ d / (n + d) (n samples, d dimensions; 0.67 at 1 000 × 2 048), so with few samples per dimension it
+  reads similarity into noise. The headline uses the **debiased** estimator (Song et al. 2012 HSIC_1, as in
+  Nguyen, Raghu, Kornblith 2021) whenever that null value exceeds 0.05, i.e. n < 19·d, and the biased one
+  (Kornblith et al. 2019) otherwise; the column ``estimator`` of the summary records which.
 * Gap to retrain of a headline metric m: ``|m(method) − m(retrain)|`` for the same scenario and seed.
 * ``gap_logit`` = mean gap over the logit headlines; ``gap_repr`` = mean gap over the representation
-  headlines (both in [0, 1] since every headline is in [0, 1]; 0 = indistinguishable from retrain).
+  headlines (both in [0, 1]; 0 = indistinguishable from retrain). Every headline the retrained model has in
+  that scenario and seed is expected: a missing or NaN value makes the gap (and the harmonic score) NaN —
+  undetermined, never better.
 * ``harmonic`` = 2·(1−gap_logit)·(1−gap_repr) / ((1−gap_logit) + (1−gap_repr)): the harmonic mean of the
   two "closeness to retrain" scores, high only when *both* logit and representation forgetting match the
   retrained model (a method that hides classes in the logits only scores low).
-* Over seeds: mean, sample standard deviation and the 95 % confidence half-width
-  ``t_{0.975, n−1} · s / √n`` (NaN with one seed).
+
+Over seeds (:func:`summarise_seeds`), per quantity: ``mean`` (NaN when any seed is NaN: a diverged seed
+makes the mean undetermined), ``std`` (sample), ``n_seeds``, and its noise from two independent sources:
+``se_seeds`` = std/√n (model variance; NaN with one seed) and ``se_eval`` = the root-mean-square over seeds
+of each value's bootstrap standard error over the evaluated samples (finite eval sets; the ``se`` column of
+the raw rows, :mod:`unlearnbench.metrics.uncertainty`; not divided by √n because every seed is scored on
+the same images). ``se`` = √(se_seeds² + se_eval²); ``df`` its Welch–Satterthwaite degrees of freedom
+(n − 1 for the seed part, ∞ for the bootstrap part); ``ci95`` = t_{0.975, df}·se, the half-width shown as
+"±" everywhere. :func:`difference_band` gives the same half-width for the difference of two summaries:
+the noise band the verdicts compare gaps with (:mod:`unlearnbench.report.verdicts`).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +43,11 @@ from unlearnbench.atomic import atomic_path
 from unlearnbench.results import read_results, write_results
 
 PRE = "pre_logits"
+#: variant placeholder of the CKA headlines: resolved per scenario by :func:`cka_estimator`
+CKA_HEADLINE = "headline"
+CKA_ESTIMATORS = ("biased", "debiased")
+#: the biased CKA's null value d/(n + d) above which the headline switches to the debiased estimator
+MAX_BIASED_NULL = 0.05
 #: (name, group, selector on raw rows); `{ds}` expands to every downstream eval set
 HEADLINES: list[tuple[str, str, dict[str, str]]] = [
     ("forget_train_acc", "logit", {"metric": "accuracy", "split": "forget_train"}),
@@ -35,69 +56,150 @@ HEADLINES: list[tuple[str, str, dict[str, str]]] = [
     ("retain_test_acc", "logit", {"metric": "accuracy", "split": "retain_test"}),
     ("mia_svc", "logit", {"metric": "mia", "variant": "svc", "split": "forget_train"}),
     ("mia_loss_auc", "logit", {"metric": "mia", "variant": "loss_threshold"}),
-    ("cka_to_original", "repr", {"metric": "cka", "variant": "biased", "layer": PRE, "reference": "original",
+    ("cka_to_original", "repr", {"metric": "cka", "variant": CKA_HEADLINE, "layer": PRE, "reference": "original",
                                  "split": "forget_train"}),
-    ("cka_to_retrain", "repr", {"metric": "cka", "variant": "biased", "layer": PRE, "reference": "retrain",
+    ("cka_to_retrain", "repr", {"metric": "cka", "variant": CKA_HEADLINE, "layer": PRE, "reference": "retrain",
                                 "split": "forget_train"}),
     ("knn_{ds}", "repr", {"metric": "knn", "variant": "prelogit", "layer": PRE, "split": "all"}),
     ("knn_forget_test", "repr", {"metric": "knn", "variant": "prelogit", "layer": PRE, "split": "forget_test_vs_bank"}),
     ("probe_forget_test", "repr", {"metric": "probe", "layer": PRE, "split": "forget_test"}),
 ]
 RUN = ["scenario", "seed", "method"]
+VALUE_COLUMNS = RUN + ["algorithm", "status", "quantity", "group", "value", "se", "estimator"]
+
+
+def cka_estimator(n: float, dim: float) -> str:
+    """``debiased`` when the biased CKA of independent features, d/(n + d), exceeds :data:`MAX_BIASED_NULL`
+    (n < 19·d); ``biased`` otherwise or when n/d are unknown (results written before they were recorded)."""
+    if n is None or dim is None or not (math.isfinite(n) and math.isfinite(dim)) or n <= 0:
+        return "biased"
+    return "debiased" if dim / (n + dim) > MAX_BIASED_NULL else "biased"
+
+
+def _select(results: pd.DataFrame, sel: dict[str, str]) -> pd.DataFrame:
+    mask = np.ones(len(results), dtype=bool)
+    for col, val in sel.items():
+        if col == "variant" and val == CKA_HEADLINE:
+            mask &= results[col].isin(CKA_ESTIMATORS).to_numpy()
+        else:
+            mask &= results[col].to_numpy() == val
+    return results[mask]
+
+
+def _resolve_cka_estimator(rows: pd.DataFrame) -> pd.DataFrame:
+    """Keep, per scenario, the rows of the estimator :func:`cka_estimator` picks for that scenario's n and d
+    (one choice per scenario, so every method is compared with its references on the same estimator)."""
+    if rows.empty:
+        return rows.assign(estimator=pd.Series(dtype=str))
+    n = rows["n"] if "n" in rows else pd.Series(np.nan, index=rows.index)
+    d = rows["dim"] if "dim" in rows else pd.Series(np.nan, index=rows.index)
+    sizes = pd.DataFrame({"scenario": rows["scenario"], "n": n.astype(float), "dim": d.astype(float)})
+    per_scenario = sizes.groupby("scenario").agg(n=("n", "min"), dim=("dim", "max"))
+    chosen = {sc: cka_estimator(r.n, r.dim) for sc, r in per_scenario.iterrows()}
+    keep = rows["variant"].to_numpy() == rows["scenario"].map(chosen).to_numpy()
+    return rows[keep].assign(estimator=rows.loc[keep, "variant"])
 
 
 def headline_values(results: pd.DataFrame) -> pd.DataFrame:
-    """Long table (scenario, seed, method, algorithm, status, quantity, group, value) of headline metrics."""
+    """Long table (:data:`VALUE_COLUMNS`) of headline metrics, one row per run and quantity."""
     parts = []
     for name, group, sel in HEADLINES:
-        mask = np.ones(len(results), dtype=bool)
-        for col, val in sel.items():
-            mask &= results[col].to_numpy() == val
-        rows = results[mask]
+        rows = _select(results, sel)
+        rows = _resolve_cka_estimator(rows) if sel.get("variant") == CKA_HEADLINE else rows.assign(estimator="")
         if "{ds}" in name:
             rows = rows.assign(quantity=name.replace("{ds}", "") + rows["evalset"])
         else:
             rows = rows.assign(quantity=name)
-        parts.append(rows.assign(group=group)[RUN + ["algorithm", "status", "quantity", "group", "value"]])
-    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        if "se" not in rows:
+            rows = rows.assign(se=np.nan)
+        parts.append(rows.assign(group=group)[VALUE_COLUMNS])
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=VALUE_COLUMNS)
     return out.drop_duplicates(RUN + ["quantity"])
 
 
 def per_seed_summary(results: pd.DataFrame) -> pd.DataFrame:
     """Headlines plus gaps to retrain and the harmonic score, per (scenario, seed, method)."""
     values = headline_values(results)
-    ref = values[values["method"] == "retrain"][["scenario", "seed", "quantity", "value"]]
-    merged = values.merge(ref.rename(columns={"value": "retrain_value"}), on=["scenario", "seed", "quantity"],
-                          how="left")
-    merged["gap"] = (merged["value"] - merged["retrain_value"]).abs()
-    gaps = merged.groupby(RUN + ["group"])["gap"].mean().unstack("group")
+    ref = values[values["method"] == "retrain"][["scenario", "seed", "quantity", "group", "value"]]
+    runs = values.drop_duplicates(RUN)[RUN + ["algorithm", "status"]]
+    # every quantity the retrained model has in (scenario, seed) is expected of every run there
+    expected = runs.merge(ref.rename(columns={"value": "retrain_value"}), on=["scenario", "seed"], how="left")
+    expected = expected.merge(values[RUN + ["quantity", "value"]], on=RUN + ["quantity"], how="left")
+    expected["gap"] = (expected["value"] - expected["retrain_value"]).abs()
+    gaps = (expected.dropna(subset=["group"]).groupby(RUN + ["group"])["gap"]
+            .agg(lambda g: g.mean(skipna=False)).unstack("group"))
     gaps = gaps.reindex(columns=["logit", "repr"]).rename(columns={"logit": "gap_logit", "repr": "gap_repr"})
+    gaps = gaps.reindex(pd.MultiIndex.from_frame(runs[RUN]))
     closeness_l, closeness_r = 1 - gaps["gap_logit"], 1 - gaps["gap_repr"]
     denom = closeness_l + closeness_r
     harmonic = np.where(denom > 0, 2 * closeness_l * closeness_r / denom.where(denom > 0, 1), 0.0)
-    gaps["harmonic"] = np.where(denom.isna(), np.nan, harmonic)  # a diverged run has no score, not 0
+    gaps["harmonic"] = np.where(denom.isna(), np.nan, harmonic)  # undetermined (missing metric), not 0
     derived = gaps.reset_index().melt(id_vars=RUN, var_name="quantity", value_name="value")
-    derived["group"] = "derived"
-    info = values.drop_duplicates(RUN)[RUN + ["algorithm", "status"]]
-    derived = derived.merge(info, on=RUN, how="left")
-    return pd.concat([values, derived[values.columns]], ignore_index=True)
+    derived = derived.assign(group="derived", se=np.nan, estimator="").merge(runs, on=RUN, how="left")
+    return pd.concat([values, derived[VALUE_COLUMNS]], ignore_index=True)
+
+
+def _welch_df(se_seeds: np.ndarray, n_seeds: np.ndarray, se_eval: np.ndarray) -> np.ndarray:
+    """Welch–Satterthwaite df of se² = se_seeds² (df n − 1) + se_eval² (df ∞)."""
+    v_seed = np.nan_to_num(se_seeds ** 2)
+    v_eval = np.nan_to_num(se_eval ** 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = (v_seed + v_eval) ** 2 / (v_seed ** 2 / np.maximum(n_seeds - 1, 1))
+    return np.where(v_seed > 0, df, np.inf)
+
+
+def t_quantile(df: np.ndarray | float, confidence: float = 0.95) -> np.ndarray:
+    """Two-sided t quantile (normal for infinite df)."""
+    df = np.asarray(df, dtype=float)
+    q = 0.5 + confidence / 2
+    return np.where(np.isinf(df), stats.norm.ppf(q), stats.t.ppf(q, np.where(np.isinf(df), 1, df)))
 
 
 def summarise_seeds(per_seed: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std and 95 % CI half-width over seeds of every quantity, per (scenario, method)."""
-    def ci(x: pd.Series) -> float:
-        x = x.dropna()
-        if len(x) < 2:
-            return float("nan")
-        return float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
-
+    """Mean, std and noise (se_seeds, se_eval, se, df, ci95) over seeds of every quantity, per (scenario,
+    method); see the module docstring for the formulas."""
     keys = ["scenario", "method", "algorithm", "quantity", "group"]
-    grouped = per_seed.groupby(keys, sort=True)["value"]
-    out = grouped.agg(mean="mean", std="std", n_seeds="count").reset_index()
-    out["ci95"] = grouped.apply(ci).to_numpy()
+    frame = per_seed.assign(se2=per_seed["se"].astype(float) ** 2, estimator=per_seed["estimator"].fillna(""))
+    grouped = frame.groupby(keys, sort=True)
+    out = grouped["value"].agg(mean=lambda v: v.mean(skipna=False), std="std", n_seeds="count").reset_index()
+    out["estimator"] = grouped["estimator"].agg(lambda e: ",".join(sorted(set(e) - {""}))).to_numpy()
+    n = out["n_seeds"].to_numpy(dtype=float)
+    out["se_seeds"] = np.where(n >= 2, out["std"].to_numpy() / np.sqrt(np.maximum(n, 1)), np.nan)
+    out["se_eval"] = np.sqrt(grouped["se2"].mean().to_numpy())
+    both = out[["se_seeds", "se_eval"]].to_numpy()
+    out["se"] = np.where(np.isnan(both).all(axis=1), np.nan, np.sqrt(np.nansum(both ** 2, axis=1)))
+    out["df"] = _welch_df(out["se_seeds"].to_numpy(), n, out["se_eval"].to_numpy())
+    out["ci95"] = t_quantile(out["df"].to_numpy()) * out["se"].to_numpy()
     status = per_seed.groupby(["scenario", "method"])["status"].agg(
         lambda s: "ok" if (s == "ok").all() else f"diverged ({(s != 'ok').sum()}/{len(s)} runs)")
     return out.merge(status.reset_index(), on=["scenario", "method"], how="left")
+
+
+def difference_band(a: pd.Series | dict, b: pd.Series | dict, confidence: float = 0.95) -> float:
+    """Half-width of the ``confidence`` interval of mean(a) − mean(b) for two summary rows (columns se_seeds,
+    se_eval, n_seeds): √(Σ variances) times the t quantile at the Welch–Satterthwaite df of the four
+    independent parts. NaN when neither row has any noise estimate; 0 when every part is exactly 0."""
+    parts = []
+    for row in (a, b):
+        n = float(row.get("n_seeds", 1) or 1)
+        parts += [(_f(row.get("se_seeds")) ** 2, max(n - 1, 1)), (_f(row.get("se_eval")) ** 2, math.inf)]
+    parts = [(v, df) for v, df in parts if math.isfinite(v)]
+    if not parts:
+        return math.nan
+    var = sum(v for v, _ in parts)
+    if var == 0:
+        return 0.0
+    finite = sum(v * v / df for v, df in parts if math.isfinite(df))
+    df = var * var / finite if finite > 0 else math.inf
+    return float(t_quantile(df, confidence) * math.sqrt(var))
+
+
+def _f(x) -> float:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return math.nan
+    return x
 
 
 def aggregate(inputs: list[str | Path], out_results: str | Path, out_summary: str | Path,

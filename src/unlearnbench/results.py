@@ -6,8 +6,10 @@ hyper-parameters), ``method_params`` (JSON), ``forget_hash``, ``data_hash``, ``c
 ``package_versions``, ``device``, ``model_seed`` / ``data_seed``, ``status`` (ok | diverged) and
 ``max_per_class`` (eval-set cap, if any), ``init_seed`` (the seed a trained reference was initialised from;
 null for unlearned models) and ``tuning`` (JSON: the grid, its scores and the chosen point when the
-instance's hyper-parameters were selected by the tune stage; empty otherwise). Files are Parquet, written
-atomically.
+instance's hyper-parameters were selected by the tune stage; empty otherwise). The evidence behind each
+value: ``se`` (its standard error over the evaluated samples, a bootstrap; null when not estimated), ``n``
+(samples it was computed on) and ``dim`` (feature dimension of a representation metric). Files are
+Parquet, written atomically.
 """
 from __future__ import annotations
 
@@ -27,9 +29,10 @@ COLUMNS: dict[str, pa.DataType] = {
     "params": pa.string(), "method_params": pa.string(), "config_hash": pa.string(), "forget_hash": pa.string(),
     "data_hash": pa.string(), "code_version": pa.string(), "package_versions": pa.string(), "device": pa.string(),
     "model_seed": pa.int64(), "data_seed": pa.int64(), "max_per_class": pa.int64(), "init_seed": pa.int64(),
-    "tuning": pa.string(),
+    "tuning": pa.string(), "se": pa.float64(), "n": pa.int64(), "dim": pa.int64(),
 }
-NULLABLE = ("max_per_class", "value", "init_seed")  # a NaN value (diverged model) is stored as null
+#: a NaN value (diverged model) or standard error (not estimated) is stored as null
+NULLABLE = ("max_per_class", "value", "init_seed", "se", "n", "dim")
 SCHEMA = pa.schema([pa.field(name, typ, nullable=name in NULLABLE) for name, typ in COLUMNS.items()])
 KEY = ["scenario", "seed", "method", "evalset", "split", "metric", "variant", "layer", "reference"]
 

@@ -4,14 +4,21 @@ from __future__ import annotations
 import numpy as np
 
 from unlearnbench.metrics.base import EvalContext, Metric, all_finite, register_metric
+from unlearnbench.metrics.uncertainty import bootstrap_se
+
+
+def top1_correct(logits: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
+    """Per-sample 1[argmax_c z_ic = y_i] (ties -> lowest class); None when any logit is non-finite."""
+    logits = np.asarray(logits)
+    if not all_finite(logits):
+        return None
+    return (np.argmax(logits, axis=1) == np.asarray(labels)).astype(np.float64)
 
 
 def top1_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     """acc = (1/n) Σ_i 1[argmax_c z_ic = y_i]; NaN when any logit is non-finite; ties -> lowest class."""
-    logits = np.asarray(logits)
-    if not all_finite(logits):
-        return float("nan")
-    return float(np.mean(np.argmax(logits, axis=1) == np.asarray(labels)))
+    correct = top1_correct(logits, labels)
+    return float("nan") if correct is None else float(np.mean(correct))
 
 
 @register_metric("accuracy")
@@ -21,7 +28,8 @@ class Accuracy(Metric):
     ``acc(S) = |{i in S : argmax_c z_ic = y_i}| / |S|`` from the model's logits ``z``. Unlearning aims at
     forget accuracy close to the retrained model's (≈0 for class forgetting) with retain accuracies kept;
     see Kim et al. 2025, "Are We Truly Forgetting?" (arXiv 2503.06991), Sec. 3. No hyper-parameters.
-    Rows: evalset ``train``/``test``, split = the split name, variant/layer/reference empty.
+    Rows: evalset ``train``/``test``, split = the split name, variant/layer/reference empty; ``se`` is the
+    bootstrap standard error over the split's samples (:mod:`unlearnbench.metrics.uncertainty`), ``n`` its size.
     """
 
     def __init__(self) -> None:
@@ -33,6 +41,7 @@ class Accuracy(Metric):
             fs = ctx.get("model", evalset)
             if fs is None or len(idx) == 0:
                 continue
-            rows.append(self.row(evalset=evalset, split=split,
-                                 value=top1_accuracy(fs.logits[idx], fs.labels[idx])))
+            correct = top1_correct(fs.logits[idx], fs.labels[idx])
+            value, se = (np.nan, np.nan) if correct is None else (correct.mean(), bootstrap_se(correct))
+            rows.append(self.row(evalset=evalset, split=split, value=value, se=se, n=len(idx)))
         return rows

@@ -25,7 +25,7 @@ __all__ = ["METRICS", "ROW_KEYS", "EvalContext", "FeatureSet", "Metric", "all_fi
            "create_metric", "list_metrics", "make_row", "register_metric"]
 
 METRICS: dict[str, type["Metric"]] = {}
-ROW_KEYS = ("metric", "variant", "evalset", "split", "layer", "reference", "value", "params")
+ROW_KEYS = ("metric", "variant", "evalset", "split", "layer", "reference", "value", "params", "se", "n", "dim")
 PRE_LOGITS = "pre_logits"
 REFERENCES = ("original", "retrain")
 
@@ -92,9 +92,9 @@ class Metric(abc.ABC):
         """Return long-format rows (see :func:`make_row`) for the model in ``ctx``."""
 
     def row(self, *, evalset: str, split: str, value: float, variant: str = "", layer: str = "",
-            reference: str = "") -> dict:
+            reference: str = "", se: float = math.nan, n: int | None = None, dim: int | None = None) -> dict:
         return make_row(self, variant=variant, evalset=evalset, split=split, layer=layer,
-                        reference=reference, value=value)
+                        reference=reference, value=value, se=se, n=n, dim=dim)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -110,11 +110,15 @@ def _jsonable(v: Any) -> Any:
 
 
 def make_row(metric: Metric | str, *, evalset: str, split: str, value: float, variant: str = "",
-             layer: str = "", reference: str = "", params: Mapping[str, Any] | None = None) -> dict:
+             layer: str = "", reference: str = "", params: Mapping[str, Any] | None = None,
+             se: float = math.nan, n: int | None = None, dim: int | None = None) -> dict:
     """One result row with exactly the keys :data:`ROW_KEYS`.
 
     ``metric`` is a :class:`Metric` (its registered name and ``get_params()`` are used) or a name (then
     ``params`` gives the hyper-parameters). ``params`` is stored as a JSON string with sorted keys.
+    The evidence behind the value: ``se`` its standard error over the evaluated samples (bootstrap, see
+    :mod:`unlearnbench.metrics.uncertainty`; NaN when not estimated), ``n`` the number of samples it was
+    computed on, ``dim`` the feature dimension of a representation metric (None when not applicable).
     """
     if isinstance(metric, Metric):
         name, p = metric.name, (metric.get_params() if params is None else dict(params))
@@ -123,8 +127,12 @@ def make_row(metric: Metric | str, *, evalset: str, split: str, value: float, va
     value = float(value)
     if math.isinf(value):
         raise ValueError(f"metric {name!r} produced an infinite value for {evalset}/{split}")
+    se = float(se)
+    if not (math.isnan(se) or se >= 0) or math.isinf(se):
+        raise ValueError(f"metric {name!r}: standard error must be finite and >= 0 or NaN, got {se}")
     return {"metric": name, "variant": variant, "evalset": evalset, "split": split, "layer": layer,
-            "reference": reference, "value": value, "params": json.dumps(p, sort_keys=True)}
+            "reference": reference, "value": value, "params": json.dumps(p, sort_keys=True), "se": se,
+            "n": None if n is None else int(n), "dim": None if dim is None else int(dim)}
 
 
 def all_finite(*arrays: np.ndarray) -> bool:
@@ -164,13 +172,19 @@ def check_choice(name: str, value: Any, choices: tuple) -> Any:
 class FeatureSet:
     """Cached outputs of one model on one eval set: labels, logits and pooled per-layer features.
 
-    ``labels`` (n,) int64; ``logits`` (n, C) float32; ``layers`` maps layer name -> (n, d) features, the
-    penultimate (pre-logit) features under ``"pre_logits"``. Arrays may be memory-mapped.
+    ``labels`` (n,) int64; ``logits`` (n, C) float32; ``layers`` maps layer name -> (n, d) features (stage
+    outputs global-average-pooled), the penultimate (pre-logit) features under ``"pre_logits"``. Arrays may be
+    memory-mapped. ``grams`` maps a stage name -> :class:`unlearnbench.metrics.cka_gram.LayerGram`, the
+    linear Gram of its *flattened* activation map on a seeded subset of the rows. ``aliases`` maps a layer
+    whose pooled features were not stored because they equal another layer's (the last stage of a network
+    whose pre-logits are its global average pool) to that layer; :meth:`feature` follows it.
     """
 
     labels: np.ndarray
     logits: np.ndarray
     layers: dict[str, np.ndarray] = field(default_factory=dict)
+    grams: dict[str, Any] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels).astype(np.int64, copy=False).reshape(-1)
@@ -181,6 +195,9 @@ class FeatureSet:
         for k, v in self.layers.items():
             if np.ndim(v) != 2 or np.shape(v)[0] != n:
                 raise ValueError(f"layer {k!r} must have shape (n={n}, d), got {np.shape(v)}")
+        for k, g in self.grams.items():
+            if g.n and (g.index.min() < 0 or g.index.max() >= n or np.unique(g.index).size != g.n):
+                raise ValueError(f"Gram of layer {k!r}: subset positions must be distinct and in [0, {n})")
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -189,14 +206,26 @@ class FeatureSet:
         """Features of ``layer``; ``"logits"`` falls back to the logits when not stored as a layer."""
         if layer in self.layers:
             return self.layers[layer]
+        if self.aliases.get(layer) in self.layers:
+            return self.layers[self.aliases[layer]]
         if layer == "logits":
             return self.logits
         raise KeyError(f"layer {layer!r} not in features (have {sorted(self.layers)})")
 
     def subset(self, idx: np.ndarray) -> "FeatureSet":
+        """The rows ``idx``; each Gram keeps the subset rows that survive, re-indexed (first occurrence)."""
+        from unlearnbench.metrics.cka_gram import LayerGram
+
         idx = np.asarray(idx, dtype=np.int64)
+        first = {int(p): i for i, p in reversed(list(enumerate(idx)))}
+        grams = {}
+        for k, g in self.grams.items():
+            rows = np.array([r for r, p in enumerate(g.index) if int(p) in first], dtype=np.int64)
+            packed = g.matrix(rows)[np.triu_indices(len(rows))].astype(g.packed.dtype)
+            grams[k] = LayerGram(index=[first[int(p)] for p in g.index[rows]], packed=packed, dim=g.dim,
+                                 shape=g.shape)
         return FeatureSet(labels=self.labels[idx], logits=self.logits[idx],
-                          layers={k: v[idx] for k, v in self.layers.items()})
+                          layers={k: v[idx] for k, v in self.layers.items()}, grams=grams, aliases=dict(self.aliases))
 
 
 @dataclass

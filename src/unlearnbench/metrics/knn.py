@@ -5,6 +5,7 @@ import numpy as np
 
 from unlearnbench.metrics.base import (PRE_LOGITS, EvalContext, Metric, all_finite, check_choice, check_float,
                                        check_int, register_metric)
+from unlearnbench.metrics.uncertainty import bootstrap_se
 
 __all__ = ["KNN", "knn_predict", "bank_query_split"]
 
@@ -85,7 +86,8 @@ class KNN(Metric):
     forget-train, seeded subsample of at most ``bank_size``), split ``"forget_test_vs_bank"``: high
     accuracy means the representation still clusters the forgotten classes.
 
-    ``feature="prelogit"`` uses the ``pre_logits`` layer (row layer ``"pre_logits"``); ``feature="logit"``
+    Every row carries the bootstrap standard error over its queries (bank fixed; ``se``), ``n`` queries and
+    the feature ``dim``. ``feature="prelogit"`` uses the ``pre_logits`` layer (row layer ``"pre_logits"``); ``feature="logit"``
     uses the logits (layer ``""``) and is only computed when configured. The row variant names the feature.
 
     Parameters: ``k`` >= 1; ``feature`` in ("prelogit", "logit"); ``query_fraction`` in (0, 1); ``split_seed``
@@ -109,11 +111,14 @@ class KNN(Metric):
     def _feats(self, fs) -> np.ndarray:
         return fs.logits if self.feature == "logit" else fs.feature(PRE_LOGITS)
 
-    def _accuracy(self, bank, bank_labels, queries, query_labels) -> float:
+    def _accuracy(self, bank, bank_labels, queries, query_labels) -> dict:
+        """value, bootstrap SE over the queries (bank fixed), n queries and feature dim as row fields."""
+        n, dim = len(query_labels), int(np.shape(queries)[1])
         if not all_finite(bank, queries):
-            return float("nan")
-        pred = knn_predict(bank, bank_labels, queries, k=self.k, chunk_size=self.chunk_size)
-        return float(np.mean(pred == query_labels))
+            return {"value": float("nan"), "n": n, "dim": dim}
+        correct = (knn_predict(bank, bank_labels, queries, k=self.k, chunk_size=self.chunk_size)
+                   == query_labels).astype(np.float64)
+        return {"value": float(correct.mean()), "se": bootstrap_se(correct), "n": n, "dim": dim}
 
     def evaluate(self, ctx: EvalContext) -> list[dict]:
         rows = []
@@ -125,8 +130,8 @@ class KNN(Metric):
             bank, query = bank_query_split(fs.labels, query_fraction=self.query_fraction, seed=self.split_seed,
                                            stratify=self.stratify)
             x = self._feats(fs)
-            value = self._accuracy(x[bank], fs.labels[bank], x[query], fs.labels[query])
-            rows.append(self.row(variant=self.feature, evalset=name, split="all", layer=layer, value=value))
+            acc = self._accuracy(x[bank], fs.labels[bank], x[query], fs.labels[query])
+            rows.append(self.row(variant=self.feature, evalset=name, split="all", layer=layer, **acc))
         train, test = ctx.get("model", "train"), ctx.get("model", "test")
         if len(ctx.forget_test_idx) and train is not None and test is not None:
             bank = np.union1d(ctx.retain_train_idx, ctx.forget_train_idx)
@@ -135,7 +140,7 @@ class KNN(Metric):
                 bank = np.sort(rng.choice(bank, size=self.bank_size, replace=False))
             xb, xq = self._feats(train), self._feats(test)
             q = ctx.forget_test_idx
-            value = self._accuracy(xb[bank], train.labels[bank], xq[q], test.labels[q])
+            acc = self._accuracy(xb[bank], train.labels[bank], xq[q], test.labels[q])
             rows.append(self.row(variant=self.feature, evalset="test", split="forget_test_vs_bank", layer=layer,
-                                 value=value))
+                                 **acc))
         return rows

@@ -5,6 +5,7 @@ import numpy as np
 
 from unlearnbench.metrics.base import (PRE_LOGITS, EvalContext, Metric, all_finite, check_float, check_int,
                                        register_metric)
+from unlearnbench.metrics.uncertainty import bootstrap_se
 
 __all__ = ["LinearProbe", "per_class_subset", "probe_accuracy"]
 
@@ -21,18 +22,25 @@ def per_class_subset(labels: np.ndarray, idx: np.ndarray, per_class: int, rng: n
     return np.sort(perm[rank < per_class])
 
 
-def probe_accuracy(x_train: np.ndarray, y_train: np.ndarray, evals: dict[str, tuple[np.ndarray, np.ndarray]], *,
-                   C: float = 1.0, max_iter: int = 1000, tol: float = 1e-4) -> dict[str, float]:
+def probe_correct(x_train: np.ndarray, y_train: np.ndarray, evals: dict[str, tuple[np.ndarray, np.ndarray]], *,
+                  C: float = 1.0, max_iter: int = 1000, tol: float = 1e-4) -> dict[str, np.ndarray]:
     """Fit StandardScaler + multinomial ``LogisticRegression(C, max_iter, tol)`` (lbfgs) on (x_train, y_train)
-    and return its accuracy on each ``evals[name] = (x, y)``."""
+    and return its per-sample correctness (0/1) on each ``evals[name] = (x, y)``."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(np.asarray(x_train, dtype=np.float64))
     clf = LogisticRegression(C=C, max_iter=max_iter, tol=tol)
     clf.fit(scaler.transform(np.asarray(x_train, dtype=np.float64)), y_train)
-    return {k: float(np.mean(clf.predict(scaler.transform(np.asarray(x, dtype=np.float64))) == y))
+    return {k: (clf.predict(scaler.transform(np.asarray(x, dtype=np.float64))) == y).astype(np.float64)
             for k, (x, y) in evals.items()}
+
+
+def probe_accuracy(x_train: np.ndarray, y_train: np.ndarray, evals: dict[str, tuple[np.ndarray, np.ndarray]], *,
+                   C: float = 1.0, max_iter: int = 1000, tol: float = 1e-4) -> dict[str, float]:
+    """Accuracy of the probe of :func:`probe_correct` on each ``evals[name] = (x, y)``."""
+    return {k: float(c.mean()) for k, c in probe_correct(x_train, y_train, evals, C=C, max_iter=max_iter,
+                                                          tol=tol).items()}
 
 
 @register_metric("probe")
@@ -49,7 +57,8 @@ class LinearProbe(Metric):
     head, not the representation. This is the linear-evaluation protocol (Kornblith, Shlens, Le 2019;
     Chen et al. 2020, SimCLR) applied to forgetting as in Kim et al. 2025 (arXiv 2503.06991).
 
-    No rows when forget_test is empty (sample forgetting). Non-finite features -> NaN rows.
+    No rows when forget_test is empty (sample forgetting). Non-finite features -> NaN rows. ``se``: bootstrap
+    standard error over the scored test samples with the fitted probe held fixed; ``n``, ``dim`` as usual.
     Rows: evalset ``test``, split ``forget_test`` / ``retain_test``, layer = ``layer``, variant "".
     Parameters: ``layer`` str; ``C`` > 0; ``max_iter`` >= 1; ``tol`` > 0; ``train_per_class`` >= 1;
     ``seed`` None | >= 0.
@@ -76,10 +85,12 @@ class LinearProbe(Metric):
         xtr, ytr = train.feature(self.layer)[tr], train.labels[tr]
         evals = {s: (test.feature(self.layer)[i], test.labels[i])
                  for s, i in (("forget_test", ctx.forget_test_idx), ("retain_test", ctx.retain_test_idx)) if len(i)}
+        dim = int(xtr.shape[1])
         if not all_finite(xtr, *(x for x, _ in evals.values())):
-            acc = {s: float("nan") for s in evals}
-        elif len(np.unique(ytr)) < 2:
+            return [self.row(evalset="test", split=s, layer=self.layer, value=float("nan"), n=len(y), dim=dim)
+                    for s, (_, y) in evals.items()]
+        if len(np.unique(ytr)) < 2:
             raise ValueError(f"linear probe needs training samples of at least 2 classes, got {np.unique(ytr)}")
-        else:
-            acc = probe_accuracy(xtr, ytr, evals, C=self.C, max_iter=self.max_iter, tol=self.tol)
-        return [self.row(evalset="test", split=s, layer=self.layer, value=v) for s, v in acc.items()]
+        correct = probe_correct(xtr, ytr, evals, C=self.C, max_iter=self.max_iter, tol=self.tol)
+        return [self.row(evalset="test", split=s, layer=self.layer, value=float(c.mean()), se=bootstrap_se(c),
+                         n=len(c), dim=dim) for s, c in correct.items()]

@@ -22,7 +22,8 @@ import pandas as pd
 from unlearnbench.atomic import atomic_path, write_text
 from unlearnbench.report import layout
 from unlearnbench.report.sources import REFERENCES, ReportData
-from unlearnbench.report.verdicts import DEFAULT_THRESHOLDS, Thresholds, scenario_verdicts
+from unlearnbench.report.verdicts import (DEFAULT_RULE, Rule, cka_threshold, estimates, scenario_verdicts,
+                                          separation)
 
 MISSING = "—"
 #: (summary quantity, column header); ``{ds}`` expands to every downstream set
@@ -31,7 +32,8 @@ QUANTITIES = [("forget_train_acc", "forget-train acc"), ("forget_test_acc", "for
               ("cka_to_original", "CKA→original"), ("cka_to_retrain", "CKA→retrain"),
               ("knn_{ds}", "k-NN {ds}"), ("probe_forget_test", "probe recovery"), ("gap_logit", "gap logit"),
               ("gap_repr", "gap repr"), ("harmonic", "harmonic")]
-INFO = ["method", "algorithm", "verdict", "verdict_reason", "status", "n_seeds", "wall_time_s"]
+INFO = ["method", "algorithm", "verdict", "verdict_reason", "status", "n_seeds", "wall_time_s", "forget_tol",
+        "cka_threshold"]
 
 
 def quantities(downstream: list[str]) -> list[tuple[str, str]]:
@@ -47,7 +49,11 @@ def run_status(runs: pd.DataFrame) -> str:
     return "ok" if bad == 0 else f"diverged ({bad}/{len(runs)} runs)"
 
 
-def scenario_table(data: ReportData, scenario: str, th: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
+def scenario_kind(data: ReportData, scenario: str) -> str:
+    return data.scenarios.get(scenario, {}).get("kind", "class")
+
+
+def scenario_table(data: ReportData, scenario: str, th: Rule = DEFAULT_RULE) -> pd.DataFrame:
     """Numeric leaderboard of one scenario, sorted (see module docstring)."""
     qs = [q for q, _ in quantities(data.downstream())]
     s = data.summary[data.summary["scenario"] == scenario]
@@ -61,8 +67,8 @@ def scenario_table(data: ReportData, scenario: str, th: Thresholds = DEFAULT_THR
     status.update({m: run_status(g) for m, g in runs.groupby("method") if m not in status})
     status.update({m: "missing" for m in methods if m not in status})
     means = means.reindex(methods)
-    verdicts = scenario_verdicts(means, status, kind=data.scenarios.get(scenario, {}).get("kind", "class"),
-                                 downstream=data.downstream(), th=th)
+    verdicts = scenario_verdicts(s, status, kind=scenario_kind(data, scenario), downstream=data.downstream(), rule=th)
+    refs = {r: est for r, est in estimates(s).items() if r in layout.REFERENCE_ROWS}
     table = pd.DataFrame({
         "method": methods,
         "algorithm": [by_method.get_group(m)["algorithm"].iloc[0] if m in by_method.groups else MISSING
@@ -72,6 +78,8 @@ def scenario_table(data: ReportData, scenario: str, th: Thresholds = DEFAULT_THR
         "status": [status[m] for m in methods],
         "n_seeds": [int(by_method.get_group(m)["n_seeds"].max()) if m in by_method.groups else 0 for m in methods],
         "wall_time_s": runs.groupby("method")["wall_time_s"].mean().reindex(methods).to_numpy(),
+        "forget_tol": verdicts.loc[methods, "forget_tol"].to_numpy(),
+        "cka_threshold": cka_threshold(refs),
     })
     for q in qs:
         table[q] = means[q].to_numpy()
@@ -128,25 +136,43 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _intro(data: ReportData, scenario: str, th: Thresholds) -> tuple[str, list[str]]:
+def separation_note(data: ReportData, scenario: str, th: Rule = DEFAULT_RULE) -> str:
+    """One line: can this scenario separate its references (kept vs retrained) on the verdicts' headlines?"""
+    s = data.summary[data.summary["scenario"] == scenario]
+    refs = {r: est for r, est in estimates(s).items() if r in layout.REFERENCE_ROWS}
+    seps = separation(refs, scenario_kind(data, scenario), th)
+    if not seps:
+        return "Separation of the references: not computable (a reference is missing)."
+    parts = [f"{x['quantity']} {x['kept_reference']} {x['kept']:.3f} vs retrain {x['retrain']:.3f} "
+             f"(gap {x['gap']:.3f} {'>' if x['separates'] else '≤'} band {x['band']:.3f})" for x in seps]
+    repr_ok = any(x["separates"] for x in seps if x["quantity"] in ("cka_to_original", "probe_forget_test"))
+    logit_ok = any(x["separates"] for x in seps if x["quantity"].endswith("_acc"))
+    head = ("this scenario separates its references" if repr_ok and logit_ok else
+            "⚠ THIS SCENARIO CANNOT SEPARATE METHODS ON REPRESENTATIONS: its references are within noise"
+            if logit_ok else "⚠ THIS SCENARIO CANNOT SEPARATE METHODS: its references are within noise")
+    return f"{head} — " + "; ".join(parts) + "."
+
+
+def _intro(data: ReportData, scenario: str, th: Rule) -> tuple[str, list[str]]:
     kind = data.scenarios.get(scenario, {}).get("kind", "?")
     title = f"Leaderboard — scenario {scenario} (kind: {kind})"
-    notes = ["Sorted by harmonic score (higher = closer to the retrained model on both logits and "
-             "representations); retrain is the reference row.",
-             "Means over seeds, ± 95 % CI half-width when several seeds ran. Accuracies, MIA, CKA, k-NN and "
-             "probe recovery are fractions in [0, 1]; gaps are mean |metric − retrain|. "
-             f"{MISSING} = not available.",
-             f"Verdict thresholds (unlearnbench.report.verdicts): {th.describe()}."]
+    notes = [separation_note(data, scenario, th),
+             "Sorted by harmonic score (higher = closer to the retrained model on both logits and "
+             "representations); retrain is the reference row, original′ the seed-noise floor.",
+             "Means over seeds ± 95 % CI half-width (seed variance and bootstrap over eval samples). Accuracies, "
+             "MIA, CKA, k-NN and probe recovery are fractions in [0, 1]; gaps are mean |metric − retrain|. "
+             f"{MISSING} = not available (a missing metric leaves scores and verdicts undetermined).",
+             f"Verdicts (unlearnbench.report.verdicts): {th.describe()}."]
     return title, notes
 
 
-def render_markdown(data: ReportData, scenario: str, table: pd.DataFrame, th: Thresholds) -> str:
+def render_markdown(data: ReportData, scenario: str, table: pd.DataFrame, th: Rule) -> str:
     title, notes = _intro(data, scenario, th)
     return (f"# {title}\n\n" + "\n".join(f"- {n}" for n in notes) + "\n\n" + markdown_table(display_table(table, data.downstream()))
             + "\n")
 
 
-def render_html(data: ReportData, scenario: str, table: pd.DataFrame, th: Thresholds) -> str:
+def render_html(data: ReportData, scenario: str, table: pd.DataFrame, th: Rule) -> str:
     title, notes = _intro(data, scenario, th)
     body = display_table(table, data.downstream()).to_html(index=False, escape=True, border=0, na_rep=MISSING)
     style = ("body{font-family:sans-serif;font-size:13px;margin:1em}table{border-collapse:collapse}"
@@ -162,7 +188,7 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(tmp, index=False)
 
 
-def write_leaderboards(data: ReportData, out: str | Path, th: Thresholds = DEFAULT_THRESHOLDS) -> list[Path]:
+def write_leaderboards(data: ReportData, out: str | Path, th: Rule = DEFAULT_RULE) -> list[Path]:
     """Write every scenario's Markdown/CSV/HTML and the combined CSV under ``{out}/report``."""
     written, tables = [], []
     for scenario in data.scenarios:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from unlearnbench.report.leaderboard import scenario_table
 from unlearnbench.report.sources import REFERENCES, ReportData, layer_order
-from unlearnbench.report.verdicts import DEFAULT_THRESHOLDS, Thresholds, cka_threshold, forget_quantity
+from unlearnbench.report.verdicts import DEFAULT_THRESHOLDS, Thresholds, forget_quantity
 
 ROLE = {"original": "original", "retrain": "retrain"}
 
@@ -48,9 +48,9 @@ def logit_vs_repr(data: ReportData, board_: pd.DataFrame, th: Thresholds = DEFAU
             "scenario": sc, "method": rows["method"], "role": rows["method"].map(role), "forget_quantity": fq,
             "forget_acc": rows[fq], "retrain_forget_acc": ref_acc, "forget_gap": rows[fq] - ref_acc,
             "cka_to_original": rows["cka_to_original"],
-            "cka_threshold": cka_threshold(ref, _row(rows, "original"), th), "verdict": rows["verdict"]}))
+            "cka_threshold": rows["cka_threshold"], "forget_tol": rows["forget_tol"], "verdict": rows["verdict"]}))
     cols = ["scenario", "method", "role", "forget_quantity", "forget_acc", "retrain_forget_acc", "forget_gap",
-            "cka_to_original", "cka_threshold", "verdict"]
+            "cka_to_original", "cka_threshold", "forget_tol", "verdict"]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
 
 

@@ -94,8 +94,10 @@ def figure_logit_vs_repr(table: pd.DataFrame, methods: list[str], th: Thresholds
     axes = panels(fig, max(1, len(scenarios)))
     for ax, sc in zip(axes, scenarios):
         rows = table[table["scenario"] == sc]
-        ax.axvspan(-100 * th.tau_logit, 100 * th.tau_logit, color="tab:green", alpha=0.1,
-                   label=f"|gap| ≤ τ_logit ({th.tau_logit:g})")
+        tol = rows.loc[rows["method"] == "retrain", "forget_tol"].max() if "forget_tol" in rows else float("nan")
+        tol = rows["forget_tol"].median() if not _finite(tol) and "forget_tol" in rows else tol
+        if _finite(tol):
+            ax.axvspan(-100 * tol, 100 * tol, color="tab:green", alpha=0.1, label="|gap| within noise")
         ax.axvline(0, color="0.7", linewidth=0.8)
         thr = rows["cka_threshold"].iloc[0]
         if _finite(thr):

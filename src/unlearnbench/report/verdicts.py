@@ -1,37 +1,39 @@
-"""One-word verdicts on an unlearning method, judged against the retrained model (the gold reference).
+"""One-word verdicts on an unlearning method, read against the noise of every number they compare.
 
-All comparisons use the per-scenario means over seeds from the summary (``mean`` column). Let *r* be the
-retrained model's value of a quantity and *o* the original's. Thresholds (:class:`Thresholds`, defaults):
+Inputs are the per-scenario summaries over seeds (:func:`unlearnbench.aggregate.summarise_seeds`): for every
+method and quantity its ``mean`` and noise (``se_seeds``: seed variance; ``se_eval``: bootstrap over the
+evaluated samples). Two values *differ* only when their gap exceeds the **noise band** of the difference,
+:func:`unlearnbench.aggregate.difference_band` — the 95 % half-width (``Rule.confidence``) of mean(a) −
+mean(b) from both rows' noise, with Welch–Satterthwaite degrees of freedom — plus ``Rule.min_effect``
+(default 0: pure noise; raise it to also demand a practical effect size). There is no fixed threshold.
 
-``tau_logit`` = 0.15
-    Largest tolerated |forget accuracy − r|, in accuracy units. The forget accuracy is
-    ``forget_test_acc`` when classes are forgotten (kinds ``random``, ``top``: the retrained model has never
-    seen those classes, so generalisation to their test images is what must vanish) and
-    ``forget_train_acc`` when samples are forgotten (kind ``samples``: the forgotten classes are still
-    learnt, so only the forgotten training images themselves can tell).
-``cka_fraction`` = 0.5
-    Representation kept ≈ original when CKA-to-original (pre-logits, forget-train) ≥
-    r_cka + cka_fraction·(1 − r_cka), where r_cka is the retrained model's CKA to the original: with 0.5 the
-    method sits closer to the original (CKA 1) than to where retraining lands.
-``probe_margin`` = 0.15
-    A linear probe re-trained on frozen features recovers the forgotten classes "far above" the retrained
-    model when its forget-test accuracy exceeds r by more than this (accuracy units).
-``knn_margin`` = 0.05
-    Downstream k-NN accuracy damaged when, on any downstream set, it is below min(o, r) by more than this.
+References: *R* the retrained model (the gold standard: it never saw the forget set), *K* the model that
+kept the forget set — the seed-noise floor ``original_prime`` (the original's recipe from another seed)
+when the experiment has one, else the original. On CKA-to-original the original itself is 1 by
+construction, so K is what "kept" looks like once seed noise is accounted for.
 
-Verdicts, in order of precedence (the first that applies wins):
+Rules, in order of precedence (the first that applies wins):
 
-1. ``reference`` — the original and retrained rows themselves.
+1. ``reference`` — the original, original′ and retrained rows themselves.
 2. ``diverged`` — the method's status is not ``ok`` (NaN/inf loss or weights in any seed).
-3. ``did not forget`` — |forget accuracy − r| > tau_logit (logit-level forgetting fails; nothing else
-   matters).
-4. ``superficial`` — logits match retrain (step 3 passed) but the representation still holds the classes:
-   CKA-to-original above the ``cka_fraction`` point, or probe recovery above r + probe_margin.
-5. ``representation-damaging`` — downstream k-NN below both references by more than knn_margin.
-6. ``close to retrain`` — none of the above: logit gap small and the representation near retrain.
+3. ``did not forget`` — the forget accuracy differs from R's beyond the noise band. The forget accuracy is
+   ``forget_test_acc`` for class forgetting (the retrained model never saw the classes) and
+   ``forget_train_acc`` for sample forgetting (only the forgotten images themselves can tell).
+4. ``retain damaged`` — retain-test accuracy below R's beyond the noise band (utility: forgetting by
+   breaking the model is no forgetting).
+5. ``superficial`` — logits match R but the representation still holds the forget set, on CKA to the
+   original (pre-logits, forget-train) or on linear-probe recovery (forget-test; class forgetting only).
+   A criterion is *informative* only when the scenario separates its references (|K − R| beyond their
+   band); an informative criterion says "kept" when the method is beyond R's band towards K and either at
+   least half-way from R to K or within K's band.
+6. ``representation-damaging`` — downstream k-NN accuracy below the lower of K and R beyond the band.
+7. ``close to retrain`` — none of the above.
 
-A criterion whose inputs are missing (NaN, no retrain row) is not triggered; when even the forget
-accuracy or its retrain reference is missing the verdict is ``—`` (undetermined) with the reason.
+``—`` (undetermined) with the reason, instead of any of 3–7, when a number a rule needs is missing (NaN or
+absent while its references have it: a missing metric never makes a verdict better), or when no
+representation criterion is informative (the scenario cannot separate the references: see
+:func:`separation`, which the report prints per scenario). With one seed and no bootstrap (e.g. CKA) the
+band is unknown: it is taken as 0 and the reason says "noise not estimated".
 """
 from __future__ import annotations
 
@@ -41,35 +43,50 @@ from typing import Mapping
 
 import pandas as pd
 
+from unlearnbench.aggregate import difference_band
 from unlearnbench.report.layout import REFERENCE_ROWS
 
 REFERENCE = "reference"
 DIVERGED = "diverged"
 NOT_FORGOTTEN = "did not forget"
+RETAIN_DAMAGED = "retain damaged"
 SUPERFICIAL = "superficial"
 DAMAGING = "representation-damaging"
 CLOSE = "close to retrain"
 UNDETERMINED = "—"
-VERDICTS = (REFERENCE, DIVERGED, NOT_FORGOTTEN, SUPERFICIAL, DAMAGING, CLOSE, UNDETERMINED)
+VERDICTS = (REFERENCE, DIVERGED, NOT_FORGOTTEN, RETAIN_DAMAGED, SUPERFICIAL, DAMAGING, CLOSE, UNDETERMINED)
 SAMPLE_KINDS = ("samples",)
+#: representation criteria of rule 5: (quantity, applies to sample forgetting)
+KEPT_CRITERIA = (("cka_to_original", True), ("probe_forget_test", False))
+LABELS = {"cka_to_original": "CKA to original", "probe_forget_test": "probe recovery"}
+NOISE = ("mean", "se_seeds", "se_eval", "n_seeds")
 
 
 @dataclass(frozen=True)
-class Thresholds:
-    tau_logit: float = 0.15
-    cka_fraction: float = 0.5
-    probe_margin: float = 0.15
-    knn_margin: float = 0.05
+class Rule:
+    """How differences are read: ``confidence`` of the noise bands, ``min_effect`` added to every band."""
+
+    confidence: float = 0.95
+    min_effect: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"confidence must be in (0, 1), got {self.confidence}")
+        if not (math.isfinite(self.min_effect) and self.min_effect >= 0):
+            raise ValueError(f"min_effect must be >= 0, got {self.min_effect}")
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
 
     def describe(self) -> str:
-        return (f"τ_logit = {self.tau_logit:g}, CKA fraction = {self.cka_fraction:g}, "
-                f"probe margin = {self.probe_margin:g}, k-NN margin = {self.knn_margin:g}")
+        extra = f" + a minimum effect of {self.min_effect:g}" if self.min_effect else ""
+        return (f"differences count only beyond their {100 * self.confidence:g} % noise band (seed variance and "
+                f"bootstrap over eval samples){extra}")
 
 
-DEFAULT_THRESHOLDS = Thresholds()
+DEFAULT_RULE = Rule()
+#: backwards-compatible names
+Thresholds, DEFAULT_THRESHOLDS = Rule, DEFAULT_RULE
 
 
 def forget_quantity(kind: str) -> str:
@@ -77,63 +94,151 @@ def forget_quantity(kind: str) -> str:
     return "forget_train_acc" if kind in SAMPLE_KINDS else "forget_test_acc"
 
 
-def _get(row: Mapping[str, float] | None, key: str) -> float:
-    if row is None:
-        return math.nan
-    val = row.get(key, math.nan)
+Estimates = Mapping[str, Mapping[str, float]]  # quantity -> {mean, se_seeds, se_eval, n_seeds}
+
+
+def _mean(est: Estimates | None, q: str) -> float:
     try:
-        return float(val)
-    except (TypeError, ValueError):
+        return float(est[q]["mean"])  # type: ignore[index]
+    except (TypeError, KeyError, ValueError):
         return math.nan
 
 
-def cka_threshold(retrain: Mapping[str, float] | None, original: Mapping[str, float] | None,
-                  th: Thresholds = DEFAULT_THRESHOLDS) -> float:
-    """CKA-to-original at or above which a method's representation counts as kept ≈ original."""
-    r = _get(retrain, "cka_to_original")
-    if math.isnan(r):
-        r = _get(original, "cka_to_retrain")
-    return r + th.cka_fraction * (1.0 - r)
+def _noise_known(row: Mapping[str, float]) -> bool:
+    return any(math.isfinite(float(row.get(k, math.nan))) for k in ("se_seeds", "se_eval"))
 
 
-def verdict(method: str, row: Mapping[str, float] | None, status: str, *, retrain: Mapping[str, float] | None,
-            original: Mapping[str, float] | None, kind: str, downstream: list[str],
-            th: Thresholds = DEFAULT_THRESHOLDS) -> tuple[str, str]:
-    """(verdict, reason) of one method's mean quantities ``row`` against the references' rows."""
+def band(a: Estimates, b: Estimates, q: str, rule: Rule = DEFAULT_RULE) -> float:
+    """Noise band of mean_a(q) − mean_b(q) (0 when noise was not estimated), plus ``rule.min_effect``."""
+    ra, rb = a.get(q, {}), b.get(q, {})
+    width = difference_band(ra, rb, rule.confidence) if (_noise_known(ra) or _noise_known(rb)) else math.nan
+    return (0.0 if math.isnan(width) else width) + rule.min_effect
+
+
+def _noise_note(*rows: Estimates, q: str) -> str:
+    return "" if any(_noise_known(r.get(q, {})) for r in rows) else " (noise not estimated)"
+
+
+def kept_reference(refs: Mapping[str, Estimates]) -> tuple[str, Estimates] | None:
+    """(name, estimates) of K: the seed-noise floor when present, else the original."""
+    for name in ("original_prime", "original"):
+        if refs.get(name):
+            return name, refs[name]
+    return None
+
+
+def separation(refs: Mapping[str, Estimates], kind: str, rule: Rule = DEFAULT_RULE) -> list[dict]:
+    """Does the scenario separate its references? Per headline the verdicts use: K and R values, gap, band."""
+    out = []
+    retrain = refs.get("retrain") or {}
+    kept = kept_reference(refs)
+    checks = [(forget_quantity(kind), refs.get("original") and ("original", refs["original"]))]
+    checks += [(q, kept) for q, for_samples in KEPT_CRITERIA if kind not in SAMPLE_KINDS or for_samples]
+    for q, ref in checks:
+        if not ref or math.isnan(_mean(retrain, q)) or math.isnan(_mean(ref[1], q)):
+            continue
+        gap, width = abs(_mean(ref[1], q) - _mean(retrain, q)), band(ref[1], retrain, q, rule)
+        out.append({"quantity": q, "kept_reference": ref[0], "kept": _mean(ref[1], q), "retrain": _mean(retrain, q),
+                    "gap": gap, "band": width, "separates": gap > width})
+    return out
+
+
+def _kept(m: float, k: float, r: float, band_mr: float, band_mk: float) -> bool:
+    """Beyond R's band towards K, and at least half-way to K or within K's band."""
+    direction = 1.0 if k >= r else -1.0
+    beyond_r = direction * (m - r) > band_mr
+    return beyond_r and ((m - r) / (k - r) >= 0.5 or abs(k - m) <= band_mk)
+
+
+def verdict(method: str, est: Estimates | None, status: str, *, refs: Mapping[str, Estimates], kind: str,
+            downstream: list[str], rule: Rule = DEFAULT_RULE) -> tuple[str, str]:
+    """(verdict, reason) of one method's estimates against the scenario's references (see module docstring)."""
     if method in REFERENCE_ROWS:
         return REFERENCE, ("seed-noise floor: the original's recipe from another seed" if method == "original_prime"
                            else "reference model")
     if status != "ok":
         return (DIVERGED, status) if status.startswith("diverged") else (UNDETERMINED, f"status {status}")
+    est, retrain = est or {}, refs.get("retrain") or {}
     fq = forget_quantity(kind)
-    value, ref = _get(row, fq), _get(retrain, fq)
-    if math.isnan(value) or math.isnan(ref):
-        return UNDETERMINED, f"{fq} {'of retrain ' if math.isnan(ref) else ''}missing"
-    gap = abs(value - ref)
-    if gap > th.tau_logit:
-        return NOT_FORGOTTEN, f"|{fq} − retrain| = {gap:.3f} > {th.tau_logit:g}"
-    cka, cka_min = _get(row, "cka_to_original"), cka_threshold(retrain, original, th)
-    if cka >= cka_min:
-        return SUPERFICIAL, f"CKA to original {cka:.3f} ≥ {cka_min:.3f}"
-    probe, probe_ref = _get(row, "probe_forget_test"), _get(retrain, "probe_forget_test")
-    if probe - probe_ref > th.probe_margin:
-        return SUPERFICIAL, f"probe recovery {probe:.3f} > retrain {probe_ref:.3f} + {th.probe_margin:g}"
+    m, r = _mean(est, fq), _mean(retrain, fq)
+    if math.isnan(m) or math.isnan(r):
+        return UNDETERMINED, f"{fq} {'of retrain ' if math.isnan(r) else ''}missing"
+    gap, width = abs(m - r), band(est, retrain, fq, rule)
+    if gap > width:
+        return NOT_FORGOTTEN, f"|{fq} − retrain| = {gap:.3f} > noise band {width:.3f}{_noise_note(est, retrain, q=fq)}"
+    logit = f"|{fq} − retrain| = {gap:.3f} ≤ {width:.3f}"
+    rq = "retain_test_acc"
+    m_r, r_r = _mean(est, rq), _mean(retrain, rq)
+    if not math.isnan(r_r):
+        if math.isnan(m_r):
+            return UNDETERMINED, f"{rq} missing"
+        if r_r - m_r > (w := band(est, retrain, rq, rule)):
+            return RETAIN_DAMAGED, f"{rq} {m_r:.3f} < retrain {r_r:.3f} − {w:.3f}"
+    kept = kept_reference(refs)
+    seps = {s["quantity"]: s for s in separation(refs, kind, rule)}
+    informative = []
+    for q, for_samples in KEPT_CRITERIA:
+        if kind in SAMPLE_KINDS and not for_samples:
+            continue
+        sep = seps.get(q)
+        if sep is None:
+            continue
+        mq = _mean(est, q)
+        if math.isnan(mq):
+            return UNDETERMINED, f"{q} missing ({logit})"
+        if not sep["separates"]:
+            continue
+        informative.append(q)
+        k_est = kept[1]
+        if _kept(mq, sep["kept"], sep["retrain"], band(est, retrain, q, rule), band(est, k_est, q, rule)):
+            return SUPERFICIAL, (f"{logit}; {LABELS[q]} {mq:.3f} nearer {kept[0]} {sep['kept']:.3f} than retrain "
+                                 f"{sep['retrain']:.3f}{_noise_note(est, retrain, q=q)}")
+    if not informative:
+        return UNDETERMINED, f"{logit}; the scenario cannot separate the references on representations"
     for ds in downstream:
         q = f"knn_{ds}"
-        refs = [v for v in (_get(original, q), _get(retrain, q)) if not math.isnan(v)]
-        knn = _get(row, q)
-        if refs and knn < min(refs) - th.knn_margin:
-            return DAMAGING, f"k-NN {ds} {knn:.3f} < references' {min(refs):.3f} − {th.knn_margin:g}"
-    return CLOSE, f"|{fq} − retrain| = {gap:.3f} ≤ {th.tau_logit:g}; representation not near original"
+        ref_vals = [(_mean(x, q), x) for x in (kept[1] if kept else None, retrain) if x]
+        ref_vals = [(v, x) for v, x in ref_vals if not math.isnan(v)]
+        if not ref_vals:
+            continue
+        knn = _mean(est, q)
+        if math.isnan(knn):
+            return UNDETERMINED, f"{q} missing ({logit})"
+        low, low_est = min(ref_vals, key=lambda p: p[0])
+        if low - knn > (w := band(est, low_est, q, rule)):
+            return DAMAGING, f"k-NN {ds} {knn:.3f} < references' {low:.3f} − {w:.3f}"
+    return CLOSE, f"{logit}; representation not nearer the original ({', '.join(LABELS[q] for q in informative)})"
 
 
-def scenario_verdicts(means: pd.DataFrame, status: Mapping[str, str], *, kind: str, downstream: list[str],
-                      th: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
-    """Verdicts of every method of one scenario. ``means``: methods × quantities (mean over seeds)."""
-    rows = {m: means.loc[m].to_dict() for m in means.index}
+def estimates(summary: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
+    """method → quantity → {mean, se_seeds, se_eval, n_seeds} from one scenario's summary rows."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    cols = [c for c in NOISE if c in summary.columns]
+    for row in summary[["method", "quantity", *cols]].itertuples(index=False):
+        out.setdefault(row.method, {})[row.quantity] = {c: getattr(row, c) for c in cols}
+    return out
+
+
+def scenario_verdicts(summary: pd.DataFrame, status: Mapping[str, str], *, kind: str, downstream: list[str],
+                      rule: Rule = DEFAULT_RULE) -> pd.DataFrame:
+    """Verdicts of every method of one scenario from its summary rows (method, quantity, mean, noise)."""
+    est = estimates(summary)
+    refs = {r: est.get(r, {}) for r in REFERENCE_ROWS}
     out = []
-    for method in sorted(set(rows) | set(status)):
-        v, why = verdict(method, rows.get(method), status.get(method, "missing"), retrain=rows.get("retrain"),
-                         original=rows.get("original"), kind=kind, downstream=downstream, th=th)
-        out.append({"method": method, "verdict": v, "verdict_reason": why})
-    return pd.DataFrame(out, columns=["method", "verdict", "verdict_reason"]).set_index("method")
+    for method in sorted(set(est) | set(status)):
+        v, why = verdict(method, est.get(method), status.get(method, "missing"), refs=refs, kind=kind,
+                         downstream=downstream, rule=rule)
+        fq = forget_quantity(kind)
+        tol = band(est.get(method, {}), refs["retrain"], fq, rule) if refs["retrain"] else math.nan
+        out.append({"method": method, "verdict": v, "verdict_reason": why, "forget_tol": tol})
+    return pd.DataFrame(out, columns=["method", "verdict", "verdict_reason", "forget_tol"]).set_index("method")
+
+
+def cka_threshold(refs: Mapping[str, Estimates]) -> float:
+    """Half-way from the retrained model's CKA-to-original to K's: "nearer the original" above it."""
+    kept = kept_reference(refs)
+    r = _mean(refs.get("retrain"), "cka_to_original")
+    k = _mean(kept[1], "cka_to_original") if kept else math.nan
+    if kept and kept[0] == "original" and math.isnan(k):
+        k = 1.0
+    return (r + k) / 2
