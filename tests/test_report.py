@@ -166,8 +166,9 @@ def test_partial_results_render_with_gaps(tmp_path):
 
 
 # --- figures and exports ------------------------------------------------------------------------------------
-def _marker_lines(ax):
-    return [ln for ln in ax.lines if ln.get_marker() not in ("None", None, "") and ln.get_linestyle() == "None"]
+def _drawn(fig, panel):
+    """Methods drawn (one errorbar container each) in a panel, its outlier strips included."""
+    return sorted(c.get_label() for ax in fig.axes if ax.get_label().endswith(f":{panel}") for c in ax.containers)
 
 
 def test_figures_have_expected_artists(tmp_path):
@@ -176,16 +177,19 @@ def test_figures_have_expected_artists(tmp_path):
     data, _ = report_data(tmp_path, unevaluated={("smp", "sup")})
     board, methods = plotdata.board(data), data.methods()
     fig = plots.figure_logit_vs_repr(plotdata.logit_vs_repr(data, board), methods)
-    cls_ax, smp_ax = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
-    assert len(_marker_lines(cls_ax)) == 7  # 5 methods + 2 references; the diverged one has no coordinates
-    assert len(_marker_lines(smp_ax)) == 6
-    knn = plots.figure_knn(plotdata.knn(data, board), methods)
-    assert [len(ax.patches) for ax in knn.axes if ax.get_visible()][:2] == [5 * 2, 4 * 2]
+    refs = ["original (reference)", "retrain (reference)"]
+    assert _drawn(fig, "cls") == sorted([*refs, "dmg", "good", "nf", "probe", "sup"])  # "div" has no coordinates
+    assert _drawn(fig, "smp") == sorted([*refs, "dmg", "good", "nf", "probe"])
+    assert "not shown (no data): div" in [ax for ax in fig.axes if ax.get_label() == "main:cls"][0].get_title()
+    knn = plots.figure_knn(plotdata.knn(data, board), methods)  # one panel per downstream set
+    assert len(_drawn(knn, "far")) == len(_drawn(knn, "near")) == 5 + 4
+    low = [ax for ax in knn.axes if ax.get_label() == "low:near"][0]  # dmg's k-NN near (0.3): an outlier strip
+    assert _drawn(knn, "near").count("dmg") == 2 and [c.get_label() for c in low.containers] == ["dmg", "dmg"]
     probe = plots.figure_probe(plotdata.probe(board), methods)
-    assert len(probe.axes[0].patches) == 5  # sample forgetting has no probe: no bars, an n/a note
-    assert any("n/a" in t.get_text() for t in probe.axes[0].texts)
+    assert len(_drawn(probe, "probe")) == 5  # sample forgetting has no probe: no dots, an n/a note
+    assert any("n/a" in t.get_text() for ax in probe.axes for t in ax.texts)
     layers = plots.figure_cka_layers(plotdata.cka_layers(data), "cls", methods)
-    assert [len(ax.lines) for ax in layers.axes] == [8, 8]
+    assert [len(ax.containers) for ax in layers.axes] == [7, 7]  # all-NaN "div" drawn nowhere
     assert [t.get_text() for t in layers.axes[0].get_xticklabels()] == ["stage0", "stage2", "stage10", "pre_logits"]
     curves = plots.figure_curves(plotdata.curves(data), "cls", methods)
     assert len(curves.axes[0].lines) == 2 and len(curves.axes[3].lines) == 2 * 6  # 6 methods × 2 accuracies

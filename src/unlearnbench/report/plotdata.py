@@ -4,21 +4,31 @@
 * :func:`board` — every scenario's numeric leaderboard stacked (the source of the scalar plots).
 * :func:`logit_vs_repr` — per (scenario, method): the forget accuracy that matters for the scenario
   (see :func:`~unlearnbench.report.verdicts.forget_quantity`), its signed gap to retrain
-  (method − retrain), CKA to the original, the verdict's CKA threshold, the verdict.
+  (method − retrain) ± the method's forget-accuracy ci95, CKA to the original ± ci95, the scenario's logit
+  tolerance (``forget_tol``: the noise band of the method's gap) and CKA threshold (the leaderboard's columns;
+  for a board without them the legacy ``tau_logit`` / :func:`~unlearnbench.report.verdicts.cka_threshold` of
+  its reference rows), the verdict.
 * :func:`knn` / :func:`probe` — downstream k-NN accuracy per downstream set / linear-probe recovery on the
   forget-test classes, with ci95.
-* :func:`cka_layers` — linear CKA (biased, forget-train) per layer in network order, to each reference.
+* :func:`cka_layers` — linear CKA (the rows of :data:`~unlearnbench.report.sources.LAYER_CKA_FILTER`) per
+  layer in network order, to each reference: mean and ci95 over seeds (t-interval of the seeds' spread;
+  NaN with one seed).
 * :func:`curves` — per-epoch training (references) and unlearning (methods) curves from the sidecars.
 """
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 from unlearnbench.report.leaderboard import scenario_table
 from unlearnbench.report.sources import REFERENCES, ReportData, layer_order
-from unlearnbench.report.verdicts import DEFAULT_THRESHOLDS, Thresholds, forget_quantity
+from unlearnbench.report.layout import REFERENCE_ROWS
+from unlearnbench.report.verdicts import DEFAULT_THRESHOLDS, Thresholds, cka_threshold, forget_quantity
 
-ROLE = {"original": "original", "retrain": "retrain"}
+ROLE = {"original": "original", "retrain": "retrain", "original_prime": "floor"}
 
 
 def role(method: str) -> str:
@@ -38,20 +48,41 @@ def _row(frame: pd.DataFrame, method: str) -> dict | None:
     return rows.iloc[0].to_dict() if len(rows) else None
 
 
+def _column(rows: pd.DataFrame, col: str, default) -> pd.Series:
+    """``rows[col]`` where the board has it (NaN filled with ``default``), else ``default`` everywhere."""
+    if col in rows:
+        return rows[col].astype(float).fillna(default)
+    return pd.Series(default, index=rows.index, dtype=float)
+
+
+def _cka_threshold(rows: pd.DataFrame) -> float:
+    """The verdicts' CKA threshold from the board's reference rows (for boards without the column)."""
+    refs = {}
+    for r in REFERENCE_ROWS:
+        row = _row(rows, r)
+        if row is not None:
+            refs[r] = {"cka_to_original": {"mean": row.get("cka_to_original", math.nan)}}
+    return cka_threshold(refs)
+
+
 def logit_vs_repr(data: ReportData, board_: pd.DataFrame, th: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
     parts = []
     for sc, rows in board_.groupby("scenario", sort=False):
         fq = forget_quantity(data.scenarios.get(sc, {}).get("kind", "class"))
         ref = _row(rows, "retrain")
         ref_acc = ref[fq] if ref else float("nan")
+        nan = pd.Series(math.nan, index=rows.index, dtype=float)
         parts.append(pd.DataFrame({
             "scenario": sc, "method": rows["method"], "role": rows["method"].map(role), "forget_quantity": fq,
             "forget_acc": rows[fq], "retrain_forget_acc": ref_acc, "forget_gap": rows[fq] - ref_acc,
-            "cka_to_original": rows["cka_to_original"],
-            "cka_threshold": rows["cka_threshold"], "forget_tol": rows["forget_tol"], "verdict": rows["verdict"]}))
+            "forget_gap_ci95": rows.get(f"{fq}_ci95", nan), "cka_to_original": rows["cka_to_original"],
+            "cka_to_original_ci95": rows.get("cka_to_original_ci95", nan),
+            "forget_tol": _column(rows, "forget_tol", getattr(th, "tau_logit", math.nan)),
+            "cka_threshold": _column(rows, "cka_threshold", _cka_threshold(rows)),
+            "verdict": rows["verdict"]}))
     cols = ["scenario", "method", "role", "forget_quantity", "forget_acc", "retrain_forget_acc", "forget_gap",
-            "cka_to_original", "cka_threshold", "forget_tol", "verdict"]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+            "forget_gap_ci95", "cka_to_original", "cka_to_original_ci95", "forget_tol", "cka_threshold", "verdict"]
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
 
 def knn(data: ReportData, board_: pd.DataFrame) -> pd.DataFrame:
@@ -68,14 +99,22 @@ def probe(board_: pd.DataFrame) -> pd.DataFrame:
                          "ci95": board_.get("probe_forget_test_ci95")})
 
 
+def _ci95(std: pd.Series, n: pd.Series) -> np.ndarray:
+    n = n.to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = stats.t.ppf(0.975, np.where(n > 1, n - 1, np.nan))
+        return np.where(n > 1, t * std.to_numpy(dtype=float) / np.sqrt(n), np.nan)
+
+
 def cka_layers(data: ReportData) -> pd.DataFrame:
-    cols = ["scenario", "method", "role", "reference", "layer", "layer_index", "cka", "n_seeds"]
+    cols = ["scenario", "method", "role", "reference", "layer", "layer_index", "cka", "ci95", "n_seeds"]
     frame = data.layer_cka
     if frame.empty:
         return pd.DataFrame(columns=cols)
     order = {name: i for i, name in enumerate(layer_order(frame["layer"]))}
     out = (frame.groupby(["scenario", "method", "reference", "layer"])["value"]
-           .agg(cka="mean", n_seeds="count").reset_index())
+           .agg(cka="mean", std="std", n_seeds="count").reset_index())
+    out["ci95"] = _ci95(out["std"], out["n_seeds"])
     out["layer_index"] = out["layer"].map(order)
     out["role"] = out["method"].map(role)
     return out.sort_values(["scenario", "reference", "method", "layer_index"])[cols].reset_index(drop=True)

@@ -1,15 +1,19 @@
 """Report figures (matplotlib, Agg canvas, no pyplot state). Every ``figure_*`` function returns the
 :class:`~matplotlib.figure.Figure` so tests can inspect its artists; :func:`save_figure` writes PNG (for
-the report) and SVG atomically. Colours and markers are fixed per method across all figures; the original
-model is a grey ✕ / dashed line, the retrained model a black ★ / solid line.
+the report) and SVG atomically, byte for byte the same for the same input. Styles are fixed per method
+across all figures (:mod:`~unlearnbench.report.figbase`).
 
-(a) :func:`figure_logit_vs_repr` — x: forget accuracy − retrain (percentage points), y: CKA to original;
-    one marker per method, one panel per scenario; shaded: the verdicts' ``tau_logit`` band; dotted: the
-    "superficial" CKA threshold.
-(b) :func:`figure_cka_layers` — per-layer CKA to the original and to the retrained model (one scenario).
-(c) :func:`figure_knn` — downstream k-NN bars per method, reference lines for original and retrain.
-(d) :func:`figure_probe` — linear-probe recovery bars per scenario, reference lines.
+(a) :func:`figure_logit_vs_repr` and (b) :func:`figure_cka_layers` — the representation maps, in
+    :mod:`~unlearnbench.report.plot_maps`.
+(c) :func:`figure_knn` — downstream k-NN accuracy: one panel per downstream set (its own scale), one group
+    per scenario, a dot ± 95 % CI per method; references as lines over each group.
+(d) :func:`figure_probe` — linear-probe recovery of the forgotten classes, one group per scenario, likewise.
 (e) :func:`figure_curves` — training (references) and unlearning (methods) curves per epoch (one scenario).
+
+Scales: accuracy axes of (c) and (d) zoom on the methods and references; a method far outside the others
+(:func:`unlearnbench.report.axes.split`) is drawn and named in a strip above or below the panel (broken
+axis), so it never squashes the others. CKA axes use the 1 − CKA log scale of
+:mod:`~unlearnbench.report.axes`.
 """
 from __future__ import annotations
 
@@ -19,209 +23,121 @@ from typing import Iterable
 
 import matplotlib
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
+from matplotlib.transforms import blended_transform_factory
 
 from unlearnbench.atomic import atomic_path
+from unlearnbench.report import axes as ax_
 from unlearnbench.report import layout, plotdata
+from unlearnbench.report.figbase import (DPI, MARKERS, REF_LABEL, REF_STYLE, finite, fnum, grid, legend,
+                                         new_figure, no_data, palette, panels, style_for)
+from unlearnbench.report.labels import Item, place_labels
 from unlearnbench.report.layout import REFERENCE_ROWS
-from unlearnbench.report.sources import REFERENCES, ReportData
+from unlearnbench.report.plot_maps import figure_cka_layers, figure_logit_vs_repr
+from unlearnbench.report.sources import ReportData
 from unlearnbench.report.verdicts import DEFAULT_THRESHOLDS, Thresholds
 
-DPI = 110
-REF_STYLE = {"original": {"color": "0.45", "marker": "X", "linestyle": "--", "markersize": 9},
-             "original_prime": {"color": "0.65", "marker": "P", "linestyle": ":", "markersize": 9},
-             "retrain": {"color": "black", "marker": "*", "linestyle": "-", "markersize": 12}}
-MARKERS = "osD^vP<>ph"
 #: accuracy curve keys → (label, line style)
 CURVE_KEYS = {"train_acc": ("train acc", "-"), "forget_acc": ("forget-train acc", (0, (6, 2, 1, 2, 1, 2))),
               "retain_test_acc": ("retain-test acc", "--"), "test_acc": ("test acc", "-."),
               "forget_test_acc": ("forget-test acc", ":")}
 
 
-def palette(methods: Iterable[str]) -> dict[str, dict]:
-    """Style per method: references fixed, other methods tab10 (tab20 beyond 9) colours, greys skipped."""
-    others = [m for m in dict.fromkeys(methods) if m not in REF_STYLE]
-    cmap, greys = ("tab10", {7}) if len(others) <= 9 else ("tab20", {14, 15})
-    colors = [c for i, c in enumerate(matplotlib.colormaps[cmap].colors) if i not in greys]
-    styles = {m: {"color": colors[i % len(colors)], "marker": MARKERS[i % len(MARKERS)], "linestyle": "-",
-                  "markersize": 7} for i, m in enumerate(others)}
-    return {**REF_STYLE, **styles}
-
-
-def new_figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), layout="constrained", dpi=DPI)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def panels(fig: Figure, n: int, ncols: int = 3, **kw) -> list:
-    ncols = max(1, min(ncols, n))
-    nrows = max(1, math.ceil(n / ncols))
-    axes = fig.subplots(nrows, ncols, squeeze=False, **kw).ravel().tolist()
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    return axes[:n]
-
-
-def _finite(x) -> bool:
-    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
-
-
-def _legend(fig: Figure, axes: list, methods: list[str]) -> None:
-    """One legend for all panels, right of them: guides first, then methods in palette order."""
-    handles = {}
-    for ax in axes:
-        for h, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, h)
-    rank = {m: i for i, m in enumerate(methods)}
-    labels = sorted(handles, key=lambda lab: rank.get(lab.split(" (")[0], -1))
-    if labels:
-        fig.legend([handles[lab] for lab in labels], labels, loc="outside right center", frameon=False)
-
-
-def _no_data(ax, text: str = "no data") -> None:
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="0.4")
-
-
-def figure_logit_vs_repr(table: pd.DataFrame, methods: list[str], th: Thresholds = DEFAULT_THRESHOLDS) -> Figure:
-    scenarios = list(dict.fromkeys(table["scenario"]))
-    ncols = min(3, max(1, len(scenarios)))
-    fig = new_figure(4.3 * ncols + 1.8, 4.0 * math.ceil(max(1, len(scenarios)) / ncols) + 0.4)
-    styles = palette(methods)
-    axes = panels(fig, max(1, len(scenarios)))
-    for ax, sc in zip(axes, scenarios):
-        rows = table[table["scenario"] == sc]
-        tol = rows.loc[rows["method"] == "retrain", "forget_tol"].max() if "forget_tol" in rows else float("nan")
-        tol = rows["forget_tol"].median() if not _finite(tol) and "forget_tol" in rows else tol
-        if _finite(tol):
-            ax.axvspan(-100 * tol, 100 * tol, color="tab:green", alpha=0.1, label="|gap| within noise")
-        ax.axvline(0, color="0.7", linewidth=0.8)
-        thr = rows["cka_threshold"].iloc[0]
-        if _finite(thr):
-            ax.axhline(thr, color="tab:red", linestyle=":", linewidth=1.2, label="superficial above (CKA)")
-        missing, placed = [], []
-        for r in rows.itertuples():
-            if not (_finite(r.forget_gap) and _finite(r.cka_to_original)):
-                missing.append(r.method)
+def _dots(fig: Figure, spec, groups: list[str], values: pd.DataFrame, key: str, methods: list[str],
+          styles: dict, label: str, na_text: str = "n/a") -> tuple[dict, list[Item]]:
+    """Grouped dot plot (method dots ± ci95, references as lines over each group) in one grid cell, with
+    outlier strips below / above when a method lies far outside the others of its group."""
+    present = set(values.loc[values[key].map(finite), "method"])
+    dot_methods = [m for m in methods if m not in REFERENCE_ROWS and m in present]
+    dot_methods += sorted(present - set(dot_methods) - set(REFERENCE_ROWS))
+    width = 0.8 / max(1, len(dot_methods))
+    subs = {g: values[values["group"] == g].drop_duplicates("method").set_index("method") for g in groups}
+    splits = {}
+    for g, sub in subs.items():
+        refs = [fnum(sub[key].get(r)) for r in REFERENCE_ROWS]
+        splits[g] = ax_.split({m: fnum(sub[key].get(m)) for m in dot_methods}, references=refs, rule=ax_.ACC_RULE)
+    low = any(sp.low for sp in splits.values())
+    high = any(sp.high for sp in splits.values())
+    axs = ax_.broken(fig, spec, axis="y", low=low, high=high, label=label)
+    main = axs["main"]
+    spans, items, lims = {"low": [], "high": []}, [], []
+    for g, (group, sub) in enumerate(subs.items()):
+        sp, main_spans = splits[group], []
+        for i, method in enumerate(dot_methods):
+            v, ci = fnum(sub[key].get(method)), fnum(sub["ci95"].get(method), 0.0)
+            if not finite(v):
                 continue
-            st = styles[r.method]
-            ax.plot([100 * r.forget_gap], [r.cka_to_original], linestyle="none", marker=st["marker"],
-                    color=st["color"], markersize=st["markersize"] + 1, markeredgecolor="white",
-                    markeredgewidth=0.6, label=r.method, zorder=3)
-            placed.append((100 * r.forget_gap, r.cka_to_original, r.method, st["color"]))
-        _annotate(ax, placed)
-        if missing:
-            ax.text(0.02, 0.02, "not shown (missing): " + ", ".join(missing), transform=ax.transAxes,
-                    fontsize=8, color="0.35")
-        fq = rows["forget_quantity"].iloc[0].replace("_acc", "").replace("_", "-")
-        ax.set_title(f"{sc}  ({fq} accuracy)")
-        ax.set_xlabel(f"{fq} accuracy − retrain (percentage points)")
-        ax.set_ylabel("linear CKA to original\n(pre-logits, forget-train)")
-        ax.grid(alpha=0.3)
-    if not scenarios:
-        _no_data(axes[0])
-    fig.suptitle("Logit forgetting vs. representation change (retrain: x = 0, original: y = 1)")
-    _legend(fig, axes, methods)
-    return fig
-
-
-def _annotate(ax, points: list[tuple[float, float, str, str]]) -> None:
-    """Name each marker; markers that (nearly) coincide get their names stacked instead of overprinted."""
-    xs, ys = [p[0] for p in points], [p[1] for p in points]
-    tol_x = 0.04 * (max(xs, default=0) - min(xs, default=0) or 1.0)
-    tol_y = 0.04 * (max(ys, default=0) - min(ys, default=0) or 1.0)
-    done: list[tuple[float, float]] = []
-    for x, y, name, color in points:
-        stack = sum(abs(x - px) <= tol_x and abs(y - py) <= tol_y for px, py in done)
-        ax.annotate(name, (x, y), xytext=(6, 3 - 10 * stack), textcoords="offset points", fontsize=8, color=color)
-        done.append((x, y))
-
-
-def figure_cka_layers(table: pd.DataFrame, scenario: str, methods: list[str]) -> Figure:
-    fig = new_figure(11, 4.2)
-    axes = fig.subplots(1, 2, sharey=True).tolist()
-    rows = table[table["scenario"] == scenario]
-    layers = rows.drop_duplicates("layer").sort_values("layer_index")
-    styles = palette(methods)
-    for ax, ref in zip(axes, REFERENCES):
-        for method in methods:
-            line = rows[(rows["reference"] == ref) & (rows["method"] == method)].sort_values("layer_index")
-            if line.empty:
-                continue
-            ax.plot(line["layer_index"], line["cka"], label=method, linewidth=1.6, **styles[method])
-        ax.set_title(f"CKA to the {'original' if ref == 'original' else 'retrained'} model")
-        ax.set_xticks(layers["layer_index"].tolist(), layers["layer"].tolist(), rotation=30 if len(layers) > 6 else 0)
-        ax.set_xlabel("layer (input → output)")
-        ax.grid(alpha=0.3)
-        if not ax.lines:
-            _no_data(ax)
-    axes[0].set_ylabel("linear CKA (forget-train images)")
-    fig.suptitle(f"Per-layer representation similarity — scenario {scenario}")
-    _legend(fig, axes, methods)
-    return fig
-
-
-def _bars(ax, groups: list[str], values: pd.DataFrame, key: str, methods: list[str], styles: dict,
-          na_text: str = "n/a") -> None:
-    """Grouped bars of non-reference methods; references as horizontal lines over each group."""
-    present = set(values.loc[values[key].map(_finite), "method"])
-    bar_methods = [m for m in methods if m not in REF_STYLE and m in present]
-    width = 0.8 / max(1, len(bar_methods))
-    for g, group in enumerate(groups):
-        sub = values[values["group"] == group].set_index("method")
-        for i, method in enumerate(bar_methods):
-            v = sub[key].get(method, math.nan)
-            if not _finite(v):
-                continue
-            ci = sub["ci95"].get(method, math.nan)
-            ax.bar(g - 0.4 + width * (i + 0.5), v, width * 0.92, color=styles[method]["color"], label=method,
-                   yerr=ci if _finite(ci) else None, capsize=3)
+            part, st, x = sp.side(method), style_for(styles, method), g - 0.4 + width * (i + 0.5)
+            axs[part].errorbar([x], [v], yerr=[[ci], [ci]], fmt=st["marker"], color=st["color"], markersize=6,
+                               markeredgecolor="white", markeredgewidth=0.5, elinewidth=1.0, capsize=2.5,
+                               label=method, zorder=3)
+            (main_spans if part == "main" else spans[part]).append((v - ci, v + ci))
+            if part != "main":
+                items.append(Item(axs[part], x, v, method, st["color"]))
         for ref in reversed(REFERENCE_ROWS):  # dashed original drawn over solid retrain: both stay visible
-            v = sub[key].get(ref, math.nan)
-            if _finite(v):
+            v = fnum(sub[key].get(ref))
+            if finite(v):
                 st = styles[ref]
-                ax.plot([g - 0.45, g + 0.45], [v, v], color=st["color"], linestyle=st["linestyle"], linewidth=2,
-                        label=f"{ref} ({'seed-noise floor' if ref == 'original_prime' else 'reference'})")
-        if not sub[key].map(_finite).any():
-            ax.text(g, 0.5, na_text, ha="center", color="0.4")
-    ax.set_xticks(range(len(groups)), groups)
-    ax.set_xlim(-0.6, len(groups) - 0.4)
-    ax.set_ylim(0, 1.05)
-    ax.grid(axis="y", alpha=0.3)
+                main.plot([g - 0.45, g + 0.45], [v, v], color=st["color"], linestyle=st["linestyle"], linewidth=2,
+                          label=REF_LABEL[ref], zorder=2)
+                ci = fnum(sub["ci95"].get(ref), 0.0)
+                main_spans.append((v - ci, v + ci))
+        if not sub[key].map(finite).any():
+            main.text(g, 0.5, na_text, ha="center", va="center", color="0.4", fontsize=9,
+                      transform=blended_transform_factory(main.transData, main.transAxes))
+        lims.append(ax_.limits(sp, main_spans, ax_.ACC_RULE) if main_spans else None)
+    found = [lim for lim in lims if lim]
+    main.set_ylim(min(lo for lo, _ in found), max(hi for _, hi in found)) if found else main.set_ylim(0, 1)
+    for part in ("low", "high"):
+        if part in axs:
+            axs[part].set_ylim(*ax_.strip_limits(spans[part], ax_.ACC_RULE))
+            axs[part].yaxis.set_major_locator(MaxNLocator(3))
+            axs[part].tick_params(axis="y", labelsize=8)
+    bottom = axs.get("low", main)
+    bottom.set_xticks(range(len(groups)), groups)
+    main.set_xlim(-0.6, len(groups) - 0.4)
+    for ax in axs.values():
+        ax.grid(axis="y", alpha=0.3)
+    return axs, items
 
 
 def figure_knn(table: pd.DataFrame, methods: list[str]) -> Figure:
+    """One panel per downstream set (own accuracy scale), one dot group per scenario."""
+    sets = list(dict.fromkeys(table["downstream"]))
     scenarios = list(dict.fromkeys(table["scenario"]))
-    ncols = min(3, max(1, len(scenarios)))
-    fig = new_figure(4.0 * ncols + 2.0, 3.6 * math.ceil(max(1, len(scenarios)) / ncols) + 0.4)
-    axes = panels(fig, max(1, len(scenarios)), sharey=True)
-    styles = palette(methods)
-    for ax, sc in zip(axes, scenarios):
-        rows = table[table["scenario"] == sc].rename(columns={"downstream": "group"})
-        _bars(ax, list(dict.fromkeys(rows["group"])), rows, "knn_acc", methods, styles)
-        ax.set_title(sc)
-        ax.set_xlabel("downstream dataset")
-        ax.set_ylabel("k-NN accuracy (fraction)")
-    if not scenarios:
-        _no_data(axes[0])
-    fig.suptitle("Downstream k-NN transfer (k = 5, cosine, pre-logit features)")
-    _legend(fig, axes, methods)
+    n = max(1, len(sets))
+    ncols = min(3, n)
+    fig = new_figure(max(4.2, 0.9 * len(scenarios) + 2.4) * ncols + 2.4, 4.0 * math.ceil(n / ncols) + 0.4)
+    styles, drawn, items = palette(methods), [], []
+    specs = grid(fig, n, ncols)
+    for spec, ds in zip(specs, sets):
+        rows = table[table["downstream"] == ds].rename(columns={"scenario": "group"})
+        axs, its = _dots(fig, spec, scenarios, rows, "knn_acc", methods, styles, label=ds)
+        axs["main"].set_title(f"downstream set: {ds}")
+        axs["main"].set_ylabel("k-NN accuracy (fraction)")
+        axs.get("low", axs["main"]).set_xlabel("scenario")
+        drawn += axs.values()
+        items += its
+    if not sets:
+        no_data(fig.add_subplot(specs[0]))
+    fig.suptitle("Downstream k-NN transfer (k = 5, cosine, pre-logit features; ± 95 % CI)")
+    legend(fig, drawn, methods)
+    place_labels(fig, items)
     return fig
 
 
 def figure_probe(table: pd.DataFrame, methods: list[str]) -> Figure:
     scenarios = list(dict.fromkeys(table["scenario"]))
-    fig = new_figure(max(6.0, 1.6 * len(scenarios) + 3.5), 4.0)
-    ax = fig.subplots()
-    _bars(ax, scenarios, table.rename(columns={"scenario": "group"}), "probe_acc", methods, palette(methods),
-          na_text="n/a\n(no forgotten\nclasses)")
-    ax.set_xlabel("scenario")
-    ax.set_ylabel("probe accuracy on forget-test\nclasses (fraction)")
-    fig.suptitle("Linear-probe recovery of the forgotten classes (lower = less recoverable)")
-    _legend(fig, [ax], methods)
+    fig = new_figure(max(7.6, 1.6 * len(scenarios) + 4.0), 4.2)
+    axs, items = _dots(fig, grid(fig, 1)[0], scenarios, table.rename(columns={"scenario": "group"}), "probe_acc",
+                       methods, palette(methods), label="probe", na_text="n/a\n(no forgotten\nclasses)")
+    axs.get("low", axs["main"]).set_xlabel("scenario")
+    axs["main"].set_ylabel("probe accuracy on forget-test\nclasses (fraction)")
+    fig.suptitle("Linear-probe recovery of the forgotten classes (lower = less recoverable; ± 95 % CI)")
+    legend(fig, list(axs.values()), methods)
+    place_labels(fig, items)
     return fig
 
 
@@ -257,7 +173,7 @@ def figure_curves(table: pd.DataFrame, scenario: str, methods: list[str]) -> Fig
             ax.set_xlim(-0.3 if phase == "unlearning" else 0.7, last + 0.3)
             ax.grid(alpha=0.3)
             if not ax.lines:
-                _no_data(ax, "no curve recorded")
+                no_data(ax, "no curve recorded")
         _curve_legend(ax_acc, part, methods, styles)
     fig.suptitle(f"Training and unlearning curves — scenario {scenario}")
     return fig
@@ -310,3 +226,8 @@ def write_plots(data: ReportData, out: str | Path, th: Thresholds = DEFAULT_THRE
     for scenario in data.scenarios:
         written += write_scenario_plots(data, out, scenario)
     return written
+
+
+__all__ = ["figure_logit_vs_repr", "figure_cka_layers", "figure_knn", "figure_probe", "figure_curves",
+           "save_figure", "write_overview_plots", "write_scenario_plots", "write_plots", "palette", "panels",
+           "new_figure", "REF_STYLE", "MARKERS", "DPI", "CURVE_KEYS"]
