@@ -2,9 +2,10 @@
 
 Submodules (imported on demand, so ``import unlearnbench.report`` stays light — no matplotlib):
 :mod:`.layout` (file names), :mod:`.sources` (loading summary, raw CKA rows, checkpoint sidecars),
-:mod:`.verdicts` (thresholds and verdict rules), :mod:`.leaderboard` (Markdown/CSV/HTML tables),
-:mod:`.plotdata` (tidy plot tables), :mod:`.plots` (matplotlib figures), :mod:`.exports` (metrics.json,
-plot CSVs). :func:`build_report` runs all of them on an outputs folder (used by the benchmark).
+:mod:`.verdicts` (verdict rules read against noise bands), :mod:`.leaderboard` (Markdown/CSV/HTML tables,
+the scenario separation line), :mod:`.plotdata` (tidy plot tables), :mod:`.plots` and :mod:`.plot_maps`
+(matplotlib figures) on :mod:`.figbase` (styles), :mod:`.axes` (CKA scale, outlier strips) and
+:mod:`.labels` (non-overlapping labels), :mod:`.exports` (metrics.json, plot CSVs). :func:`build_report` runs all of them on an outputs folder (used by the benchmark).
 """
 from __future__ import annotations
 
