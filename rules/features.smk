@@ -2,6 +2,8 @@
 # reads this cache. One job per eval set (not per model) keeps reruns exact: adding a downstream set adds
 # its extraction jobs and leaves every existing features file — and the `top` ranking read from them —
 # untouched. In-process jobs (rules/common.smk) make the extra model loads cheap (docs/performance.md).
+# The same pass keeps each stage's flattened maps of a seeded per-class subset and stores their Gram matrix
+# (gram_per_class, gram_max_bytes: layer-wise CKA on full activation maps, docs/metrics.md).
 
 
 rule extract_features:
@@ -17,10 +19,12 @@ rule extract_features:
         batch_size=config["evaluation"]["batch_size"],
         max_per_class=as_json(config["evaluation"]["max_per_class"]),
         dtype=config["evaluation"]["dtype"],
+        gram_per_class=config["evaluation"]["gram_per_class"],
+        gram_max_bytes=config["evaluation"]["gram_max_bytes"],
         seed=config["seed"],
         device=config["device"],
-        code=stage_code("extract_features", "features.py", "models.py", "checkpoints.py", "training.py", "data/arrays.py",
-                         "data/files.py"),
+        code=stage_code("extract_features", "features.py", "models.py", "metrics/cka_gram.py", "checkpoints.py",
+                        "training.py", "data/arrays.py", "data/files.py"),
     threads: TORCH_THREADS
     resources:
         **TORCH_RESOURCES,

@@ -185,6 +185,10 @@ def test_metric_rows_and_values():
         gram_cka_debiased(x, y), abs=1e-10)
     x, y = ctx.features["model"]["ds"].layers["pre_logits"], ctx.features["original"]["ds"].layers["pre_logits"]
     assert get[("ds", "all", "pre_logits", "original", "biased")] == pytest.approx(gram_cka(x, y), abs=1e-10)
+    # every row records the samples and the feature dimension it was computed on
+    sizes = {(r["evalset"], r["split"], r["layer"]): (r["n"], r["dim"]) for r in rows}
+    assert sizes[("train", "forget_train", "block3")] == (len(ctx.forget_train_idx), 9)
+    assert sizes[("ds", "all", "pre_logits")] == (30, 6)
     # the model is closer to the original (noise 0.3) than to the retrained model (noise 1.0)
     assert get[("test", "retain_test", "pre_logits", "original", "biased")] > \
         get[("test", "retain_test", "pre_logits", "retrain", "biased")]

@@ -86,17 +86,20 @@ def _select(results: pd.DataFrame, sel: dict[str, str]) -> pd.DataFrame:
     return results[mask]
 
 
-def _resolve_cka_estimator(rows: pd.DataFrame) -> pd.DataFrame:
-    """Keep, per scenario, the rows of the estimator :func:`cka_estimator` picks for that scenario's n and d
-    (one choice per scenario, so every method is compared with its references on the same estimator)."""
+def resolve_cka_estimator(rows: pd.DataFrame, by: tuple[str, ...] = ("scenario",)) -> pd.DataFrame:
+    """Keep, per group ``by`` (a scenario; for per-layer CKA a scenario and layer), the rows of the estimator
+    :func:`cka_estimator` picks for that group's n and d — one choice per group, so every method is compared
+    with its references on the same estimator — and name it in an ``estimator`` column."""
+    rows = rows[rows["variant"].isin(CKA_ESTIMATORS)]
     if rows.empty:
         return rows.assign(estimator=pd.Series(dtype=str))
     n = rows["n"] if "n" in rows else pd.Series(np.nan, index=rows.index)
     d = rows["dim"] if "dim" in rows else pd.Series(np.nan, index=rows.index)
-    sizes = pd.DataFrame({"scenario": rows["scenario"], "n": n.astype(float), "dim": d.astype(float)})
-    per_scenario = sizes.groupby("scenario").agg(n=("n", "min"), dim=("dim", "max"))
-    chosen = {sc: cka_estimator(r.n, r.dim) for sc, r in per_scenario.iterrows()}
-    keep = rows["variant"].to_numpy() == rows["scenario"].map(chosen).to_numpy()
+    sizes = rows[list(by)].assign(n=n.astype(float), dim=d.astype(float))
+    per_group = sizes.groupby(list(by)).agg(n=("n", "min"), dim=("dim", "max"))
+    chosen = pd.Series({key: cka_estimator(r.n, r.dim) for key, r in per_group.iterrows()}, dtype=object)
+    keys = pd.MultiIndex.from_frame(rows[list(by)]) if len(by) > 1 else pd.Index(rows[by[0]])
+    keep = rows["variant"].to_numpy() == chosen.reindex(keys).to_numpy()
     return rows[keep].assign(estimator=rows.loc[keep, "variant"])
 
 
@@ -105,7 +108,7 @@ def headline_values(results: pd.DataFrame) -> pd.DataFrame:
     parts = []
     for name, group, sel in HEADLINES:
         rows = _select(results, sel)
-        rows = _resolve_cka_estimator(rows) if sel.get("variant") == CKA_HEADLINE else rows.assign(estimator="")
+        rows = resolve_cka_estimator(rows) if sel.get("variant") == CKA_HEADLINE else rows.assign(estimator="")
         if "{ds}" in name:
             rows = rows.assign(quantity=name.replace("{ds}", "") + rows["evalset"])
         else:

@@ -28,7 +28,11 @@ class EvaluationError(ValueError):
 def build_context(features: dict[str, dict[str, str]], forget_json: str | Path, data_npz: str | Path,
                   data_json: str | Path,
                   downstream: list[str], layers: list[str] | str, seed: int):
-    """Load features per role/eval set and map the forget set onto the (possibly capped) eval sets."""
+    """Load features per role/eval set and map the forget set onto the (possibly capped) eval sets.
+
+    Each :class:`~unlearnbench.metrics.base.FeatureSet` carries the pooled layers, the flattened-map Grams
+    of the stages on their seeded subset (positions in the same capped eval set as the split indices) and
+    the pooled-layer aliases; ``layers="all"`` lists every layer any of them names, in network order."""
     from unlearnbench.metrics import EvalContext
 
     data = json.loads(Path(data_json).read_text())
@@ -43,7 +47,8 @@ def build_context(features: dict[str, dict[str, str]], forget_json: str | Path, 
         full = fset.splits(arrays["y_train"], arrays["y_test"])
     train_idx, test_idx = _indices(features["model"]["train"]), _indices(features["model"]["test"])
     splits = {name: _remap(idx, train_idx if "train" in name else test_idx) for name, idx in full.items()}
-    model_layers = list(loaded["model"]["train"].layers)
+    train = loaded["model"]["train"]
+    model_layers = sorted({*train.layers, *train.grams, *train.aliases}, key=_layer_key)
     return EvalContext(features=loaded, forget_train_idx=splits["forget_train"],
                        retain_train_idx=splits["retain_train"], forget_test_idx=splits["forget_test"],
                        retain_test_idx=splits["retain_test"], num_classes=data["num_classes"],
@@ -52,10 +57,18 @@ def build_context(features: dict[str, dict[str, str]], forget_json: str | Path, 
                        seed=seed), fset
 
 
-def _indices(path: str) -> np.ndarray:
-    from safetensors.numpy import load_file
+def _layer_key(name: str) -> tuple[int, int, str]:
+    """Network order: stage0, stage1, …, then other layers by name, pre_logits last."""
+    if name.startswith("stage") and name[5:].isdigit():
+        return (0, int(name[5:]), name)
+    return (2 if name == "pre_logits" else 1, 0, name)
 
-    return load_file(path)["indices"]
+
+def _indices(path: str) -> np.ndarray:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as fh:
+        return fh.get_tensor("indices")
 
 
 def _remap(full_idx: np.ndarray, kept: np.ndarray) -> np.ndarray:

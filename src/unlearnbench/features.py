@@ -5,6 +5,20 @@ augmentation) and writes ``labels``, ``logits`` and every requested layer (stage
 pooled, plus ``pre_logits``) into one safetensors file with a JSON sidecar (model, eval set, layers, n,
 the per-class cap if any, ``forward_passes: 1``). All metrics read that cache; nothing re-runs a model.
 A diverged model's non-finite features are stored as they are; metrics turn them into NaN rows.
+
+Flattened activation maps (layer-wise CKA, :mod:`unlearnbench.metrics.cka_gram`): during the same pass the
+unpooled output of every extracted stage is kept for a seeded subset of ``gram_per_class`` examples per
+class (the same positions for every model: they depend on the labels and ``seed`` only), capped so that
+neither the held maps nor the stored Gram of a layer exceed ``gram_max_bytes``; after the pass each stage's
+centred linear Gram is stored as ``gram.<stage>`` (packed upper triangle, float32), with ``gram_index``
+(subset positions, round-robin class order; a layer's Gram covers its first m rows) and
+``gram_shape.<stage>`` (the per-example map shape). The sidecar records the subset size, seed and bytes.
+
+When the last stage's pooled features equal ``pre_logits`` (a network whose pre-logits are the global
+average pool of its last stage, e.g. every ResNet), the model computes the same vector twice: that stage's
+pooled array is not stored, the file's metadata (and the sidecar's ``pooled_same_as``) records the alias,
+and :class:`~unlearnbench.metrics.base.FeatureSet` resolves it. The check is made at extraction, on the
+model's own outputs for every batch, to the rounding of the compute dtype.
 """
 from __future__ import annotations
 
@@ -14,7 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
 from unlearnbench.atomic import atomic_path, write_json
 from unlearnbench.provenance import device_name, file_hash
@@ -25,6 +40,9 @@ if TYPE_CHECKING:  # torch is imported by extraction only: reading the cache (ev
 
 #: forward passes run in this process, keyed by (checkpoint, eval set): the benchmark's proof of "one pass"
 FORWARD_PASSES: dict[tuple[str, str], int] = {}
+#: defaults of evaluation.gram_per_class / evaluation.gram_max_bytes (configs/schema.yaml)
+GRAM_PER_CLASS = 16
+GRAM_MAX_BYTES = 1 << 30
 
 
 def cap_per_class(labels: np.ndarray, max_per_class: int | None, seed: int) -> np.ndarray:
@@ -38,8 +56,12 @@ def cap_per_class(labels: np.ndarray, max_per_class: int | None, seed: int) -> n
 
 def extract_all(ckpt: str | Path, evalsets: list[tuple[str, str | Path]], outs: list[str | Path], *,
                 layers: list[str] | str = "all", batch_size: int = 512, max_per_class: int | None = None,
-                dtype: str = "float32", seed: int = 0, threads: int = 2, device: str = "auto") -> None:
-    """Load ``ckpt`` once and extract every eval set (``(name, dataset .npz)`` pairs) into ``outs`` (same order)."""
+                dtype: str = "float32", seed: int = 0, threads: int = 2, device: str = "auto",
+                gram_per_class: int = GRAM_PER_CLASS, gram_max_bytes: int = GRAM_MAX_BYTES) -> None:
+    """Load ``ckpt`` once and extract every eval set (``(name, dataset .npz)`` pairs) into ``outs`` (same order).
+
+    ``gram_per_class`` >= 0 examples per class of the flattened-map Gram subset (0: no Grams);
+    ``gram_max_bytes`` >= 1 caps each stage's held maps and stored Gram (module docstring)."""
     from unlearnbench.checkpoints import load_checkpoint
     from unlearnbench.data import load_prepared
     from unlearnbench.models import check_layers, feature_layers
@@ -47,6 +69,8 @@ def extract_all(ckpt: str | Path, evalsets: list[tuple[str, str | Path]], outs: 
 
     if len(outs) != len(evalsets):
         raise ValueError(f"{len(evalsets)} eval sets but {len(outs)} output paths")
+    gram = {"per_class": _check_int("gram_per_class", gram_per_class, 0),
+            "max_bytes": _check_int("gram_max_bytes", gram_max_bytes, 1)}
     with phase("load"):
         dev = setup_torch(seed, threads, device)
         model, meta = load_checkpoint(ckpt, dev)
@@ -60,51 +84,112 @@ def extract_all(ckpt: str | Path, evalsets: list[tuple[str, str | Path]], outs: 
             with phase("load"):
                 datasets[npz] = load_prepared(npz).for_model(model)
         _extract_one(model, meta, ckpt, datasets[npz], evalset, out, layers=layers, batch_size=batch_size,
-                     max_per_class=max_per_class, dtype=dtype, seed=seed, dev=dev)
+                     max_per_class=max_per_class, dtype=dtype, seed=seed, dev=dev, gram=gram)
+
+
+def _check_int(name: str, value: Any, lo: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+        raise ValueError(f"evaluation.{name} must be an integer >= {lo}, got {value!r}")
+    return int(value)
 
 
 def _extract_one(model: "torch.nn.Module", meta: dict[str, Any], ckpt: str | Path, dataset, evalset: str,
                  out: str | Path, *, layers: list[str], batch_size: int, max_per_class: int | None, dtype: str,
-                 seed: int, dev: "torch.device") -> None:
+                 seed: int, dev: "torch.device", gram: dict[str, int] | None = None) -> None:
     """One forward pass of ``model`` over one eval set; writes features + sidecar atomically.
 
     ``dataset`` is a prepared dataset (:func:`unlearnbench.data.load_prepared`): the eval set is an
-    in-memory or a file-backed image set, capped per class before anything is decoded.
+    in-memory or a file-backed image set, capped per class before anything is decoded. ``gram``:
+    ``{"per_class", "max_bytes"}`` of the flattened-map Grams (module docstring; None: the defaults).
     """
     import torch
 
-    from unlearnbench.models import extract
+    from unlearnbench.metrics.cka_gram import GramCollector, subset_order
+    from unlearnbench.models import forward_layers, stage_count
     from unlearnbench.training import autocast
 
+    gram = gram or {"per_class": GRAM_PER_CLASS, "max_bytes": GRAM_MAX_BYTES}
     full = dataset.evalset(evalset)
     keep = cap_per_class(full.labels, max_per_class, seed)
     data = full.subset(keep)
+    stages = [name for name in layers if name.startswith("stage")]
+    order = subset_order(data.labels, gram["per_class"], seed)
+    collectors = {name: GramCollector(order, len(keep), gram["max_bytes"]) for name in stages if order.size}
+    last = f"stage{stage_count(model) - 1}"
+    same = last in layers and "pre_logits" in layers  # pooled last stage == pre_logits, checked every batch
     chunks: dict[str, list[np.ndarray]] = {name: [] for name in ["logits", *layers]}
-    t0 = time.perf_counter()
+    t0, start = time.perf_counter(), 0
     with phase("compute"), torch.inference_mode():
         for x, _ in data.batches(batch_size, device=dev):
             if dev.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast(dev):
-                logits, feats = extract(model, x, layers)
-            chunks["logits"].append(logits.float().cpu().numpy())
+                out_b = forward_layers(model, x, layers, maps=list(collectors))
+            chunks["logits"].append(out_b.logits.float().cpu().numpy())
             for name in layers:
-                chunks[name].append(_store(feats[name], dtype))
+                chunks[name].append(_store(out_b.pooled[name], dtype))
+            same = same and _same_features(out_b.pooled[last], out_b.pooled["pre_logits"])
+            for name, col in collectors.items():
+                _collect(col, out_b.maps[name], start)
+            start += x.shape[0]
+        grams = {name: col.layer_gram() for name, col in collectors.items() if col.m}
     seconds = time.perf_counter() - t0
     key = (str(ckpt), evalset)
     FORWARD_PASSES[key] = FORWARD_PASSES.get(key, 0) + 1
+    aliases = {last: "pre_logits"} if same and start else {}
     width = {name: (chunks[name][0].shape[1] if chunks[name] else 0) for name in chunks}
     arrays = {"labels": data.labels.astype(np.int64), "indices": keep.astype(np.int64),
               "logits": _cat(chunks["logits"], meta["num_classes"])}
     for name in layers:
-        arrays[f"layer.{name}"] = _cat(chunks[name], width[name])
+        if name not in aliases:
+            arrays[f"layer.{name}"] = _cat(chunks[name], width[name])
+    if grams:
+        arrays["gram_index"] = order[:max(g.n for g in grams.values())]
+    for name, g in grams.items():
+        arrays[f"gram.{name}"] = g.packed
+        arrays[f"gram_shape.{name}"] = np.asarray(g.shape, dtype=np.int64)
     with phase("write"), atomic_path(out, suffix=".tmp.safetensors") as tmp:
-        save_file(arrays, str(tmp))
+        save_file(arrays, str(tmp), metadata={"aliases": json.dumps(aliases, sort_keys=True)})
     write_json(Path(str(out) + ".json"), {
         "checkpoint": str(ckpt), "checkpoint_hash": file_hash(ckpt), "model_status": meta.get("status", "ok"),
         "evalset": evalset, "layers": layers, "n": int(len(keep)), "max_per_class": max_per_class,
         "dtype": dtype, "forward_passes": FORWARD_PASSES[key], "seconds": seconds,
-        "img_per_s": len(keep) / max(seconds, 1e-9), "device": device_name(dev)})
+        "img_per_s": len(keep) / max(seconds, 1e-9), "device": device_name(dev), "pooled_same_as": aliases,
+        "gram": _gram_record(gram, seed, order, collectors)})
+
+
+def _collect(col, maps: "torch.Tensor", start: int) -> None:
+    """Hand the batch rows of ``col``'s subset to it: only those rows leave the device, flattened, float32."""
+    import torch
+
+    if col.shape is None:
+        col.start(tuple(maps.shape[1:]))
+    rows, slots = col.wanted(start, maps.shape[0])
+    if rows.size:
+        sel = maps[torch.from_numpy(rows).to(maps.device)].float().cpu().numpy()
+        col.put(slots, sel)
+
+
+def _same_features(a: "torch.Tensor", b: "torch.Tensor") -> bool:
+    """``a`` equals ``b`` to the rounding of their dtype (4 ulps of the largest magnitude)."""
+    import torch
+
+    if a.shape != b.shape:
+        return False
+    eps = max(torch.finfo(a.dtype).eps, torch.finfo(b.dtype).eps)
+    a, b = a.float(), b.float()
+    scale = float(b.abs().max()) if b.numel() else 0.0
+    return bool(torch.all(torch.abs(a - b) <= 4 * eps * max(scale, 1e-30)))
+
+
+def _gram_record(gram: dict[str, int], seed: int, order: np.ndarray, collectors: dict) -> dict[str, Any]:
+    """Sidecar entry: the subset (per class, seed, size), the byte cap, and per stage rows, map size, bytes."""
+    return {"per_class": gram["per_class"], "seed": seed, "max_bytes": gram["max_bytes"], "subset": int(order.size),
+            "computed_dtype": "float64", "stored_dtype": "float32", "stored": "packed upper triangle of the "
+            "linear Gram of the flattened maps, centred by the subset mean",
+            "layers": {name: {"n": col.m, "dim": int(np.prod(col.shape)) if col.shape else 0,
+                              "map_shape": list(col.shape or ()), "held_bytes": col.held_bytes,
+                              "stored_bytes": 4 * col.m * (col.m + 1) // 2} for name, col in collectors.items()}}
 
 
 def _store(feat: "torch.Tensor", dtype: str) -> np.ndarray:
@@ -123,9 +208,23 @@ def read_features(path: str | Path):
     """Load a features file as a :class:`unlearnbench.metrics.FeatureSet`."""
     from unlearnbench.metrics.base import FeatureSet
 
-    arrays = load_file(str(path))
+    from unlearnbench.metrics.cka_gram import LayerGram
+
+    with safe_open(str(path), framework="numpy") as fh:
+        meta = fh.metadata() or {}
+        arrays = {k: fh.get_tensor(k) for k in fh.keys()}
     layers = {k[len("layer."):]: v for k, v in arrays.items() if k.startswith("layer.")}
-    return FeatureSet(labels=arrays["labels"], logits=arrays["logits"], layers=layers)
+    grams = {}
+    for key, packed in arrays.items():
+        if key.startswith("gram."):
+            name = key[len("gram."):]
+            m = int((np.sqrt(8 * packed.size + 1) - 1) // 2)
+            shape = tuple(int(s) for s in arrays[f"gram_shape.{name}"])
+            grams[name] = LayerGram(index=arrays["gram_index"][:m], packed=packed, dim=int(np.prod(shape)),
+                                    shape=shape)
+    aliases = json.loads(meta.get("aliases", "{}"))
+    return FeatureSet(labels=arrays["labels"], logits=arrays["logits"], layers=layers, grams=grams,
+                      aliases=aliases)
 
 
 def read_features_meta(path: str | Path) -> dict[str, Any]:

@@ -7,11 +7,12 @@ registered as ``cifar_resnet{8,14,20,32}`` with ``@register_model`` and implemen
 ``reset_classifier``, ``feature_info``.
 
 ``feature_layers(model)`` names the layers unlearnbench extracts: every stage (global-average-pooled)
-plus ``pre_logits``; ``extract(model, x, layers)`` returns them with the logits in one forward pass.
+plus ``pre_logits``; ``extract(model, x, layers)`` returns them with the logits in one forward pass, and
+``forward_layers(..., maps=stages)`` also the stages' unpooled activation maps from that same pass.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 import unlearnbench._torchvision_shim  # noqa: F401  (before timm)
 import timm
@@ -160,22 +161,46 @@ def check_layers(model: nn.Module, layers: Iterable[str], arch: str = "") -> lis
     return layers
 
 
-def extract(model: nn.Module, x: torch.Tensor, layers: Iterable[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """One forward pass → ``(logits, {layer: N×C pooled features})`` for the requested layers."""
-    layers = list(layers)
-    stage_idx = sorted(int(name[5:]) for name in layers if name.startswith("stage"))
-    out: dict[str, torch.Tensor] = {}
+class Extracted(NamedTuple):
+    """Outputs of one forward pass: ``logits``, ``pooled`` {layer: N×C}, ``maps`` {stage: N×… unpooled}."""
+
+    logits: torch.Tensor
+    pooled: dict[str, torch.Tensor]
+    maps: dict[str, torch.Tensor]
+
+
+def forward_layers(model: nn.Module, x: torch.Tensor, layers: Iterable[str], *,
+                   maps: Iterable[str] = ()) -> Extracted:
+    """One forward pass → logits, the requested layers pooled (stages: global average pool; ``pre_logits``),
+    and the *unpooled* outputs of the stages named in ``maps`` (N×C×H×W, or N×L×C tokens) — the full
+    activation maps that layer-wise CKA flattens (Kornblith et al. 2019), returned as views, not copies."""
+    layers, maps = list(layers), list(maps)
+    bad = [name for name in maps if not name.startswith("stage")]
+    if bad:
+        raise ModelError(f"activation maps exist for stages only, got {bad}")
+    stage_idx = sorted({int(name[5:]) for name in layers + maps if name.startswith("stage")})
+    pooled: dict[str, torch.Tensor] = {}
+    full: dict[str, torch.Tensor] = {}
     if stage_idx:
         final, inter = model.forward_intermediates(x, indices=stage_idx)
         for i, feat in zip(stage_idx, inter):
-            out[f"stage{i}"] = _pool(feat)
+            if f"stage{i}" in layers:
+                pooled[f"stage{i}"] = _pool(feat)
+            if f"stage{i}" in maps:
+                full[f"stage{i}"] = feat
     else:
         final = model.forward_features(x)
     pre = model.forward_head(final, pre_logits=True)
     logits = model.get_classifier()(pre)
     if "pre_logits" in layers:
-        out["pre_logits"] = pre
-    return logits, out
+        pooled["pre_logits"] = pre
+    return Extracted(logits, pooled, full)
+
+
+def extract(model: nn.Module, x: torch.Tensor, layers: Iterable[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One forward pass → ``(logits, {layer: N×C pooled features})`` for the requested layers."""
+    out = forward_layers(model, x, layers)
+    return out.logits, out.pooled
 
 
 def _pool(feat: torch.Tensor) -> torch.Tensor:

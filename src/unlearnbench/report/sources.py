@@ -30,7 +30,11 @@ REFERENCES = ("original", "retrain")  # the two models every method is compared 
 PRE = "pre_logits"
 #: curve keys that are bookkeeping, not a learning curve
 CURVE_SKIP = {"epoch", "lr", "seconds", "img_per_s"}
-LAYER_CKA_FILTER = [("metric", "==", "cka"), ("variant", "==", "biased"), ("split", "==", "forget_train")]
+#: per-layer CKA rows of the report: variants "biased"/"debiased" are the flattened activation map for stages
+#: (Gram form on the seeded subset) and the pre-logit vector for pre_logits; pooled stages ("*_pooled") are
+#: left out. Per scenario and layer the estimator is chosen by the headline's rule
+#: (:func:`unlearnbench.aggregate.cka_estimator`: debiased when samples are few per dimension).
+LAYER_CKA_FILTER = [("metric", "==", "cka"), ("variant", "in", ["biased", "debiased"]), ("split", "==", "forget_train")]
 
 
 @dataclass
@@ -103,13 +107,19 @@ def load_runs(sidecars: Mapping[tuple[str, int, str], str | Path]) -> tuple[pd.D
 
 
 def read_layer_cka(results: str | Path | pd.DataFrame) -> pd.DataFrame:
+    from unlearnbench.aggregate import resolve_cka_estimator
+
     cols = ["scenario", "seed", "method", "layer", "reference", "value"]
+    read = [*cols, "variant", "n", "dim"]
     if isinstance(results, pd.DataFrame):
         mask = pd.Series(True, index=results.index)
-        for col, _, val in LAYER_CKA_FILTER:
-            mask &= results[col] == val
-        return results.loc[mask, cols].reset_index(drop=True)
-    return pd.read_parquet(results, columns=cols, filters=LAYER_CKA_FILTER)
+        for col, op, val in LAYER_CKA_FILTER:
+            mask &= results[col].isin(val) if op == "in" else results[col] == val
+        rows = results.loc[mask, [c for c in read if c in results]]
+    else:
+        rows = pd.read_parquet(results, columns=read, filters=LAYER_CKA_FILTER)
+    rows = resolve_cka_estimator(rows, by=("scenario", "layer"))
+    return rows[[*cols, "estimator"]].reset_index(drop=True)
 
 
 def default_scenarios(summary: pd.DataFrame) -> dict[str, dict[str, Any]]:
