@@ -21,6 +21,7 @@ rule train_original:
         model=as_json(ORIGINAL_MODEL),
         train=as_json(config["train"]),
         seed=config["seed"],
+        monitor_images=config["monitor_images"],
         role="original",
         device=config["device"],
         code=TRAIN_CODE,
@@ -73,6 +74,7 @@ use rule train_original as train_original_prime with:
         model=as_json(ORIGINAL_MODEL),
         train=as_json(config["train"]),
         seed=lambda w: int(w.seed),
+        monitor_images=config["monitor_images"],
         role="original_prime",
         device=config["device"],
         code=TRAIN_CODE,
@@ -93,6 +95,7 @@ rule train_retrain:
         model=as_json(SCRATCH_MODEL),  # always from scratch: the pretrained weights saw the forget classes
         train=as_json(config["train"]),
         seed=lambda w: int(w.seed),
+        monitor_images=config["monitor_images"],
         role="retrain",
         device=config["device"],
         code=TRAIN_CODE,

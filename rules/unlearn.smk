@@ -39,6 +39,7 @@ rule tune:
         spec=lambda w: as_json(config["methods"][w.method]),
         grid=lambda w: as_json(grid_points(w.method, config["methods"][w.method])),
         seed=SEEDS[0],  # tuned once per method and scenario, on the first replicate seed
+        monitor_images=config["monitor_images"],
         device=config["device"],
         code=method_code,
     threads: TORCH_THREADS
@@ -61,6 +62,7 @@ rule unlearn:
     params:
         spec=lambda w: as_json(config["methods"][w.method]),
         seed=lambda w: int(w.seed),
+        monitor_images=config["monitor_images"],
         device=config["device"],
         code=method_code,
     threads: TORCH_THREADS

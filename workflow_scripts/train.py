@@ -5,4 +5,5 @@ with logged(snakemake):
     train_reference(snakemake.input.npz, snakemake.input.meta, snakemake.output.ckpt,
                     model=param(snakemake, "model"), train=param(snakemake, "train"), seed=snakemake.params.seed,
                     threads=snakemake.threads, device=snakemake.params.device,
+                    monitor_images=snakemake.params.monitor_images,
                     forget_set=snakemake.input.get("forget"), role=snakemake.params.role)

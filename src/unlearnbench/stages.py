@@ -66,9 +66,23 @@ def _run_meta(role: str, arch: str, num_classes: int, model_kwargs: dict, seed: 
             "code_version": code_version(), "package_versions": package_versions(), **extra}
 
 
+def monitored(sets: dict[str, Any], max_images: int | None, seed: int) -> dict[str, Any]:
+    """Per-epoch monitor sets capped at ``max_images`` each (seeded subsample, sorted indices; ``None``: all).
+
+    Monitoring only draws the curves of the sidecars and the report; every reported accuracy is computed by
+    ``evaluate`` on the full splits. It never changes a run: accuracy passes are in eval mode, without
+    gradients and without drawing from any random generator the run uses."""
+    if max_images is None:
+        return dict(sets)
+    rng = np.random.default_rng(seed)
+    return {name: s if len(s) <= max_images else s.subset(np.sort(rng.choice(len(s), max_images, replace=False)))
+            for name, s in sets.items()}
+
+
 def train_reference(data_npz: str | Path, data_json: str | Path, out_ckpt: str | Path, *, model: dict[str, Any],
                     train: dict[str, Any], seed: int, threads: int, device: str,
-                    forget_set: str | Path | None = None, role: str | None = None) -> None:
+                    forget_set: str | Path | None = None, role: str | None = None,
+                    monitor_images: int | None = None) -> None:
     """Train a reference: the ``original`` (all training data), a seed-noise-floor ``original_prime`` (the
     same recipe and data, another seed), or — given a forget set — the ``retrain`` reference.
 
@@ -106,14 +120,15 @@ def train_reference(data_npz: str | Path, data_json: str | Path, out_ckpt: str |
                 monitor["forget_test"] = test_set.subset(idx["forget_test"])
     with phase("compute"):
         t0 = time.perf_counter()
-        curve = train_model(net, train_set, cfg, seed=rng_seed, device=dev, desc=role, monitor=monitor)
+        curve = train_model(net, train_set, cfg, seed=rng_seed, device=dev, desc=role,
+                            monitor=monitored(monitor, monitor_images, rng_seed))
         wall = time.perf_counter() - t0
         final = {name: accuracy(net, subset, dev) for name, subset in monitor.items()}
     meta = _run_meta(role, model["arch"], ds.num_classes, model.get("kwargs", {}), seed,
                      {"model": model, "train": train, "seed": seed}, dev, init_seed=rng_seed,
                      data_hash=data_meta(data_json)["data_hash"],
                      forget_hash=fs.forget_hash if fs else None, curve=curve, final_accuracy=final,
-                     wall_time_s=wall, n_train=len(train_set),
+                     wall_time_s=wall, n_train=len(train_set), monitor_images=monitor_images,
                      img_per_s=cfg.epochs * len(train_set) / max(wall, 1e-9), status="ok", source="trained")
     with phase("write"):
         save_checkpoint(out_ckpt, net, meta)
@@ -254,11 +269,11 @@ __all__ = ["prepare_data", "train_reference", "import_original", "select_forget_
 
 
 def _unlearning_task(original_ckpt: str | Path, data_npz: str | Path, forget_json: str | Path, *, seed: int,
-                     threads: int, device: str, monitor_test: bool = True):
+                     threads: int, device: str, monitor_test: bool = True, monitor_images: int | None = None):
     """Seed torch, load the original model and build the :class:`UnlearnTask` of a forget set.
 
     ``monitor_test=False`` leaves the test splits out of the per-epoch monitoring (the tune stage never
-    reads them, not even for logging)."""
+    reads them, not even for logging); ``monitor_images`` caps each monitored split (:func:`monitored`)."""
     from unlearnbench.methods import UnlearnTask
     from unlearnbench.training import prepare_model, setup_torch
 
@@ -276,13 +291,14 @@ def _unlearning_task(original_ckpt: str | Path, data_npz: str | Path, forget_jso
             monitor["forget_test"] = test_set.subset(idx["forget_test"])
     task = UnlearnTask(forget=train_set.subset(idx["forget_train"]), retain=train_set.subset(idx["retain_train"]),
                        num_classes=ds.num_classes, forget_classes=list(fs.forget_classes) if fs.forget_classes
-                       else None, device=dev, seed=seed, monitor=monitor)
+                       else None, device=dev, seed=seed, monitor=monitored(monitor, monitor_images, seed))
     return dev, model, original_meta, ds, fs, task
 
 
 def run_unlearning(instance: str, spec: dict[str, Any], original_ckpt: str | Path, data_npz: str | Path,
                    data_json: str | Path, forget_json: str | Path, out_ckpt: str | Path, *, seed: int,
-                   threads: int, device: str, tuning_json: str | Path | None = None) -> None:
+                   threads: int, device: str, tuning_json: str | Path | None = None,
+                   monitor_images: int | None = None) -> None:
     """Apply one method instance to the original model for one scenario and seed; record its status.
 
     With ``tuning_json`` (the tune stage's selection for this instance and scenario) the chosen grid point
@@ -298,7 +314,8 @@ def run_unlearning(instance: str, spec: dict[str, Any], original_ckpt: str | Pat
     method = create_method(instance, spec)
     with phase("load"):
         dev, model, original_meta, ds, fs, task = _unlearning_task(original_ckpt, data_npz, forget_json, seed=seed,
-                                                                   threads=threads, device=device)
+                                                                   threads=threads, device=device,
+                                                                   monitor_images=monitor_images)
     monitor = task.monitor
     with phase("compute"):
         before = {name: accuracy(model, subset, dev) for name, subset in monitor.items()}
@@ -310,7 +327,8 @@ def run_unlearning(instance: str, spec: dict[str, Any], original_ckpt: str | Pat
                      method=instance, algorithm=spec["algorithm"], method_params=method.get_params(),
                      data_hash=data_meta(data_json)["data_hash"], forget_hash=fs.forget_hash,
                      original_config_hash=original_meta.get("config_hash"), status=outcome.status,
-                     accuracy_before=before, accuracy_after=after, tuning=tuning, **outcome.log)
+                     accuracy_before=before, accuracy_after=after, tuning=tuning, monitor_images=monitor_images,
+                     **outcome.log)
     if outcome.model.get_classifier().out_features != ds.num_classes:
         raise RuntimeError(f"method {instance} returned a model with {outcome.model.get_classifier().out_features} "
                            f"outputs; expected the original {ds.num_classes} classes")
@@ -327,7 +345,7 @@ TUNING_CRITERION = ("|acc(forget) - acc_retrain(forget)| + |acc(retain_val) - ac
 
 def tune_method(instance: str, spec: dict[str, Any], original_ckpt: str | Path, retrain_ckpt: str | Path,
                 data_npz: str | Path, forget_json: str | Path, out_json: str | Path, *, seed: int, threads: int,
-                device: str) -> dict[str, Any]:
+                device: str, monitor_images: int | None = None) -> dict[str, Any]:
     """Select one method instance's hyper-parameters for one scenario on logits only (see docs/tuning.md).
 
     Every point of the instance's grid (:func:`unlearnbench.methods.grid_points`) is a real unlearning
@@ -344,7 +362,7 @@ def tune_method(instance: str, spec: dict[str, Any], original_ckpt: str | Path, 
         raise ValueError(f"methods.{instance}: nothing to tune (no grid, or tune: false)")
     for point in points:
         create_method(instance, {**spec, **point})  # every point valid before any run
-    load = dict(seed=seed, threads=threads, device=device, monitor_test=False)
+    load = dict(seed=seed, threads=threads, device=device, monitor_test=False, monitor_images=monitor_images)
     with phase("load"):
         dev, _, _, ds, fs, task = _unlearning_task(original_ckpt, data_npz, forget_json, **load)
         val = ds.split("val")
