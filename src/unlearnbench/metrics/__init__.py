@@ -2,7 +2,9 @@
 
 ``create_metric(name, **params)`` builds one; ``metric.evaluate(ctx)`` turns an :class:`EvalContext` into
 long-format rows (keys :data:`ROW_KEYS`). Registered: accuracy, mia (svc, loss_threshold), cka (biased,
-debiased), knn (prelogit, logit), probe.
+debiased: flattened stage maps in Gram form and vector layers; biased_pooled, debiased_pooled: pooled
+stages — docs/metrics.md), knn (prelogit, logit), probe. Accuracy, k-NN and probe rows carry a bootstrap
+standard error (:mod:`.uncertainty`).
 """
 from unlearnbench.metrics import accuracy, cka, knn, mia, probe  # noqa: F401  (register the metrics)
 from unlearnbench.metrics.base import (METRICS, ROW_KEYS, EvalContext, FeatureSet, Metric, create_metric,
