@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from unlearnbench.config import ConfigError, method_scenarios, validate_config
-from unlearnbench.provenance import code_hash
+from unlearnbench.codegraph import closure_hash
 from unlearnbench.workflow import run_script
 
 SCRIPTS = Path(workflow.main_snakefile).resolve().parent / "workflow_scripts"
@@ -17,10 +17,11 @@ def job_script(name, job, model=False):
     run_script(SCRIPTS / f"{name}.py", job, model=model)
 
 
-def stage_code(script, *modules):
-    """The `code` param of a rule: the package modules it runs plus its workflow script, so that editing
-    either reruns exactly its jobs (Snakemake sees neither: the `run:` body is one call)."""
-    return code_hash(*modules, files=[SCRIPTS / f"{script}.py"])
+def stage_code(script, *entries):
+    """The `code` param of a rule: its workflow script and every package module the script's job can
+    execute, computed from the import graph (unlearnbench.codegraph), plus `entries` the graph cannot see
+    (a registered component looked up by name). Snakemake sees neither: the `run:` body is one call."""
+    return closure_hash(SCRIPTS / f"{script}.py", entries=entries)
 
 
 def _experiment_config(cfg):

@@ -15,7 +15,7 @@ rule prepare_data:
         spec=lambda w: as_json(dataset_spec(w.dataset)),
         upstream=lambda w: as_json(config["data"]["upstream"]) if w.dataset != "upstream" else "null",
         validation=lambda w: as_json(VALIDATION) if w.dataset == "upstream" else "null",
-        code=stage_code("prepare_data", "data", "atomic", "provenance"),
+        code=stage_code("prepare_data"),
     threads: 1
     log:
         f"{OUT}/logs/prepare_data/{{dataset}}.log",

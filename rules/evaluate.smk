@@ -46,7 +46,7 @@ rule evaluate:
         downstream=as_json(DOWNSTREAM),
         evalsets=as_json(EVALSETS),
         data_seed=config["seed"],
-        code=stage_code("evaluate", "evaluation.py", "metrics", "results.py", "features.py", "data/forget_sets.py"),
+        code=stage_code("evaluate"),
     threads: config["evaluation"]["threads"]
     log:
         f"{OUT}/logs/evaluate/{{scenario}}/seed{{seed}}/{{method}}.log",
@@ -64,7 +64,7 @@ rule aggregate:
         summary=f"{OUT}/results/summary.parquet",
         summary_csv=f"{OUT}/results/summary.csv",
     params:
-        code=stage_code("aggregate", "aggregate.py", "results.py"),
+        code=stage_code("aggregate"),
     threads: 1
     log:
         f"{OUT}/logs/aggregate.log",

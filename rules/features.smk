@@ -23,8 +23,7 @@ rule extract_features:
         gram_max_bytes=config["evaluation"]["gram_max_bytes"],
         seed=config["seed"],
         device=config["device"],
-        code=stage_code("extract_features", "features.py", "models.py", "metrics/cka_gram.py", "checkpoints.py",
-                        "training.py", "data/arrays.py", "data/files.py"),
+        code=stage_code("extract_features"),
     threads: TORCH_THREADS
     resources:
         **TORCH_RESOURCES,

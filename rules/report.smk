@@ -5,7 +5,6 @@
 from types import SimpleNamespace
 
 from unlearnbench.report import layout
-from unlearnbench.report.verdicts import DEFAULT_THRESHOLDS
 
 SUMMARY = f"{OUT}/results/summary.parquet"
 RESULTS = f"{OUT}/results/results.parquet"
@@ -23,9 +22,8 @@ REPORT_INPUTS = {"summary": SUMMARY, "results": RESULTS, "sidecars": sorted(set(
 REPORT_PARAMS = {
     "sidecars": as_json(report_sidecars()),
     "scenarios": as_json({sc: {"kind": SCENARIO[sc]["kind"], "methods": evaluated_methods(sc)} for sc in SCENARIOS}),
-    "thresholds": as_json(DEFAULT_THRESHOLDS.as_dict()),
+    "verdicts": as_json(config["verdicts"]),
     "out": OUT,
-    "code": code_hash("report", files=[SCRIPTS / f"report_{name}.py" for name in ("leaderboard", "plots", "exports")]),
 }
 
 
@@ -59,6 +57,7 @@ rule leaderboard:
         csv=[str(layout.leaderboard_file(OUT, sc, "csv")) for sc in SCENARIOS],
     params:
         **REPORT_PARAMS,
+        code=stage_code("report_leaderboard"),
     threads: 1
     log:
         f"{OUT}/logs/report/leaderboard.log",
@@ -76,6 +75,7 @@ rule plots:
         svg=figures("svg"),
     params:
         **REPORT_PARAMS,
+        code=stage_code("report_plots"),
     threads: 1
     log:
         f"{OUT}/logs/report/plots.log",
@@ -93,6 +93,7 @@ rule exports:
         tables=[str(layout.plot_table(OUT, name)) for name in layout.PLOT_TABLES],
     params:
         **REPORT_PARAMS,
+        code=stage_code("report_exports"),
     threads: 1
     log:
         f"{OUT}/logs/report/exports.log",

@@ -6,8 +6,7 @@
 # trained from scratch; without `pretrained`, `finetune` is irrelevant), so toggling them reruns nothing else.
 SCRATCH_MODEL = {k: v for k, v in config["model"].items() if k not in ("pretrained", "finetune")}
 ORIGINAL_MODEL = config["model"] if config["model"].get("pretrained") else SCRATCH_MODEL
-TRAIN_CODE = stage_code("train", "training", "models", "data/arrays.py", "data/files.py", "data/forget_sets.py",
-                        "checkpoints", "stages.py")
+TRAIN_CODE = stage_code("train")
 
 
 rule train_original:
@@ -55,7 +54,7 @@ rule select_forget_set:
         ranking=f"{OUT}/forget_sets/{{scenario}}_ranking.csv",
     params:
         scenario=lambda w: as_json(SCENARIO[w.scenario]),
-        code=stage_code("select_forget_set", "data/forget_sets.py", "stages.py", "features.py"),
+        code=stage_code("select_forget_set"),
     threads: 1
     log:
         f"{OUT}/logs/select_forget_set/{{scenario}}.log",

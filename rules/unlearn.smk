@@ -2,7 +2,7 @@
 # with `tuning.enabled` — one tune job per (scenario, method instance) whose selection every seed applies.
 # Params carry the instance's hyper-parameters (and grid) and the code hash of its own modules, so editing
 # SCRUB reruns SCRUB jobs only, and changing one grid point reruns that instance's branch only.
-from unlearnbench.methods import grid_points, method_sources
+from unlearnbench.methods import grid_points, method_module
 
 
 def tuned(method):
@@ -14,8 +14,10 @@ def tuning_file(scenario, method):
     return f"{OUT}/tuning/{scenario}/{method}.json"
 
 
-def method_code(w):
-    return stage_code("unlearn", *method_sources(config["methods"][w.method]["algorithm"]), "stages.py")
+def method_code(script):
+    """The code param of a method rule: its script's import closure plus the instance's algorithm module (and
+    what that imports: base classes, shared loops), never the other algorithms' modules."""
+    return lambda w: stage_code(script, method_module(config["methods"][w.method]["algorithm"]))
 
 
 def unlearn_inputs(w):
@@ -41,7 +43,7 @@ rule tune:
         seed=SEEDS[0],  # tuned once per method and scenario, on the first replicate seed
         monitor_images=config["monitor_images"],
         device=config["device"],
-        code=method_code,
+        code=method_code("tune"),
     threads: TORCH_THREADS
     resources:
         **TORCH_RESOURCES,
@@ -64,7 +66,7 @@ rule unlearn:
         seed=lambda w: int(w.seed),
         monitor_images=config["monitor_images"],
         device=config["device"],
-        code=method_code,
+        code=method_code("unlearn"),
     threads: TORCH_THREADS
     resources:
         **TORCH_RESOURCES,

@@ -153,3 +153,16 @@ def test_validation_does_not_mutate_input():
 
 def test_config_yaml_is_valid_yaml():
     assert yaml.safe_load((REPO / "config.yaml").read_text())["experiment"] == "default"
+
+
+@pytest.mark.parametrize("key,value", [("confidence", 1.0), ("confidence", 0), ("min_effect", -0.1)])
+def test_verdict_rule_out_of_range(key, value):
+    cfg = quick()
+    cfg["verdicts"] = {key: value}
+    reject(cfg, f"verdicts.{key}", str(value))
+
+
+def test_monitor_images_must_be_positive():
+    cfg = quick()
+    cfg["monitor_images"] = 0
+    reject(cfg, "monitor_images", "0")

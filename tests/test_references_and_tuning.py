@@ -111,3 +111,25 @@ def test_validation_split_is_carved_from_training_data(quick_out):
     # no validation image is also a training image
     train = {x.tobytes() for x in ds.x_train}
     assert not any(x.tobytes() in train for x in ds.x_val)
+
+
+def test_monitoring_subsample_never_changes_the_model(quick_out, tmp_path):
+    """Per-epoch monitoring on a capped subsample (``monitor_images``) draws the curves only: the unlearned
+    weights are byte-identical to a run monitoring every image, and the sidecar records the cap."""
+    from safetensors.numpy import load_file
+
+    from unlearnbench.checkpoints import read_meta
+    from unlearnbench.stages import run_unlearning
+
+    spec = {"algorithm": "gradient_ascent", "epochs": 2}
+    outs = {}
+    for cap in (3, None):
+        outs[cap] = tmp_path / f"ga_{cap}.safetensors"
+        run_unlearning("ga", spec, quick_out / "models" / "original.safetensors", quick_out / "data" / "upstream.npz",
+                       quick_out / "data" / "upstream.json", quick_out / "forget_sets" / "random1.json", outs[cap],
+                       seed=0, threads=2, device="cpu", monitor_images=cap)
+    a, b = load_file(str(outs[3])), load_file(str(outs[None]))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert read_meta(outs[3])["monitor_images"] == 3 and read_meta(outs[None])["monitor_images"] is None
+    monitored = [e["forget_acc"] for e in read_meta(outs[3])["curve"]]  # accuracy of 3 images: a multiple of 1/3
+    assert monitored and all(abs(3 * v - round(3 * v)) < 1e-9 for v in monitored)

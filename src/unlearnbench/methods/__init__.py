@@ -3,7 +3,7 @@ import importlib
 import pkgutil
 
 from unlearnbench.methods.base import (METHODS, MethodConfigError, UnlearningMethod, UnlearnOutcome, UnlearnTask,
-                                       create_method, grid_points, hparam, method_schema, method_sources,
+                                       create_method, grid_points, hparam, method_schema, method_module,
                                        register_method, scenario_support)
 
 for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
@@ -11,4 +11,4 @@ for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
         importlib.import_module(f"{__name__}.{_mod}")
 
 __all__ = ["METHODS", "MethodConfigError", "UnlearningMethod", "UnlearnOutcome", "UnlearnTask", "create_method",
-           "grid_points", "hparam", "method_schema", "method_sources", "register_method", "scenario_support"]
+           "grid_points", "hparam", "method_schema", "method_module", "register_method", "scenario_support"]

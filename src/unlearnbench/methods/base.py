@@ -237,10 +237,8 @@ def scenario_support(kind: str) -> str:
     return "sample" if kind == "samples" else "class"
 
 
-def method_sources(algorithm: str) -> list[str]:
-    """Package-relative source files an algorithm's results depend on (for the rule's code hash): its
-    module and those of every class it inherits from (editing random_label.py reruns SalUn too)."""
-    modules = {c.__module__.split(".")[-1] for c in METHODS[algorithm].__mro__
-               if c.__module__.startswith("unlearnbench.methods.")}
-    return sorted({"methods/base.py", "methods/common.py", "training.py", "data/arrays.py", "_lazy.py",
-                   *(f"methods/{m}.py" for m in modules)})
+def method_module(algorithm: str) -> str:
+    """The module that registers ``algorithm``: the entry the code hash of its jobs starts from
+    (:mod:`unlearnbench.codegraph` follows its imports — base classes included — from there; the registry
+    package imports its members dynamically, which no static analysis sees)."""
+    return METHODS[algorithm].__module__

@@ -17,7 +17,7 @@ from unlearnbench.atomic import atomic_path, write_json
 from unlearnbench.report import layout, plotdata
 from unlearnbench.report.leaderboard import quantities
 from unlearnbench.report.sources import ReportData
-from unlearnbench.report.verdicts import DEFAULT_THRESHOLDS, Thresholds
+from unlearnbench.report.verdicts import DEFAULT_RULE, Rule
 
 
 def metrics(data: ReportData, board: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
@@ -30,12 +30,12 @@ def metrics(data: ReportData, board: pd.DataFrame) -> dict[str, dict[str, dict[s
     return out
 
 
-def plot_tables(data: ReportData, board: pd.DataFrame, th: Thresholds = DEFAULT_THRESHOLDS) -> dict[str, pd.DataFrame]:
+def plot_tables(data: ReportData, board: pd.DataFrame, th: Rule = DEFAULT_RULE) -> dict[str, pd.DataFrame]:
     return {"logit_vs_repr": plotdata.logit_vs_repr(data, board, th), "cka_layers": plotdata.cka_layers(data),
             "knn": plotdata.knn(data, board), "probe": plotdata.probe(board), "curves": plotdata.curves(data)}
 
 
-def write_exports(data: ReportData, out: str | Path, th: Thresholds = DEFAULT_THRESHOLDS) -> list[Path]:
+def write_exports(data: ReportData, out: str | Path, th: Rule = DEFAULT_RULE) -> list[Path]:
     board = plotdata.board(data, th)
     write_json(layout.metrics_json(out), metrics(data, board))
     written = [layout.metrics_json(out)]

@@ -26,7 +26,7 @@ from unlearnbench.report.figbase import (REF_SHORT, REF_STYLE, finite, grid, leg
 from unlearnbench.report.labels import Item, place_labels
 from unlearnbench.report.layout import REFERENCE_ROWS
 from unlearnbench.report.sources import REFERENCES
-from unlearnbench.report.verdicts import DEFAULT_THRESHOLDS, Thresholds
+from unlearnbench.report.verdicts import DEFAULT_RULE, Rule
 
 FLOOR_BAND = {"color": "0.55", "alpha": 0.16, "linewidth": 0}
 CKA_YLABEL = "1 − CKA, log scale; " + ax_.FLOOR_NOTE
@@ -41,18 +41,18 @@ def _col(rows: pd.DataFrame, col: str) -> np.ndarray:
     return rows[col].to_numpy(dtype=float) if col in rows else np.full(len(rows), math.nan)
 
 
-def _tolerance(rows: pd.DataFrame, th: Thresholds) -> float:
+def _tolerance(rows: pd.DataFrame, th: Rule) -> float:
     """The panel's logit tolerance band: the median over the methods of their ``forget_tol`` (each method's
-    noise band of its gap to retrain: the verdicts' rule), else the legacy fixed ``tau_logit``; NaN when
-    none is known. Each method's own band is its x error bar."""
+    noise band of its gap to retrain: the verdicts' rule); NaN when none is known. Each method's own band
+    is its x error bar."""
     tol = _col(rows, "forget_tol")
     methods = ~rows["method"].isin(REFERENCE_ROWS).to_numpy() & np.isfinite(tol)
     if methods.any():
         return float(np.median(tol[methods]))
-    return float(getattr(th, "tau_logit", math.nan))
+    return math.nan
 
 
-def figure_logit_vs_repr(table: pd.DataFrame, methods: list[str], th: Thresholds = DEFAULT_THRESHOLDS) -> Figure:
+def figure_logit_vs_repr(table: pd.DataFrame, methods: list[str], th: Rule = DEFAULT_RULE) -> Figure:
     scenarios = list(dict.fromkeys(table["scenario"]))
     n = max(1, len(scenarios))
     ncols = min(3, n)
@@ -72,7 +72,7 @@ def figure_logit_vs_repr(table: pd.DataFrame, methods: list[str], th: Thresholds
     return fig
 
 
-def _logit_panel(fig: Figure, spec, sc: str, rows: pd.DataFrame, styles: dict, th: Thresholds):
+def _logit_panel(fig: Figure, spec, sc: str, rows: pd.DataFrame, styles: dict, th: Rule):
     fq = str(rows["forget_quantity"].iloc[0])
     tol = 100 * _tolerance(rows, th)
     gap, gci = 100 * _col(rows, "forget_gap"), 100 * _col(rows, "forget_gap_ci95")

@@ -6,8 +6,8 @@
   (see :func:`~unlearnbench.report.verdicts.forget_quantity`), its signed gap to retrain
   (method − retrain) ± the method's forget-accuracy ci95, CKA to the original ± ci95, the scenario's logit
   tolerance (``forget_tol``: the noise band of the method's gap) and CKA threshold (the leaderboard's columns;
-  for a board without them the legacy ``tau_logit`` / :func:`~unlearnbench.report.verdicts.cka_threshold` of
-  its reference rows), the verdict.
+  for a board without them NaN / :func:`~unlearnbench.report.verdicts.cka_threshold` of its reference rows),
+  the verdict.
 * :func:`knn` / :func:`probe` — downstream k-NN accuracy per downstream set / linear-probe recovery on the
   forget-test classes, with ci95.
 * :func:`cka_layers` — linear CKA (the rows of :data:`~unlearnbench.report.sources.LAYER_CKA_FILTER`) per
@@ -26,7 +26,7 @@ from scipy import stats
 from unlearnbench.report.leaderboard import scenario_table
 from unlearnbench.report.sources import REFERENCES, ReportData, layer_order
 from unlearnbench.report.layout import REFERENCE_ROWS
-from unlearnbench.report.verdicts import DEFAULT_THRESHOLDS, Thresholds, cka_threshold, forget_quantity
+from unlearnbench.report.verdicts import DEFAULT_RULE, Rule, cka_threshold, forget_quantity
 
 ROLE = {"original": "original", "retrain": "retrain", "original_prime": "floor"}
 
@@ -35,7 +35,7 @@ def role(method: str) -> str:
     return ROLE.get(method, "method")
 
 
-def board(data: ReportData, th: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
+def board(data: ReportData, th: Rule = DEFAULT_RULE) -> pd.DataFrame:
     tables = [scenario_table(data, sc, th).assign(scenario=sc) for sc in data.scenarios]
     if not tables:
         return pd.DataFrame(columns=["scenario", "method"])
@@ -65,7 +65,7 @@ def _cka_threshold(rows: pd.DataFrame) -> float:
     return cka_threshold(refs)
 
 
-def logit_vs_repr(data: ReportData, board_: pd.DataFrame, th: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
+def logit_vs_repr(data: ReportData, board_: pd.DataFrame, th: Rule = DEFAULT_RULE) -> pd.DataFrame:
     parts = []
     for sc, rows in board_.groupby("scenario", sort=False):
         fq = forget_quantity(data.scenarios.get(sc, {}).get("kind", "class"))
@@ -77,7 +77,7 @@ def logit_vs_repr(data: ReportData, board_: pd.DataFrame, th: Thresholds = DEFAU
             "forget_acc": rows[fq], "retrain_forget_acc": ref_acc, "forget_gap": rows[fq] - ref_acc,
             "forget_gap_ci95": rows.get(f"{fq}_ci95", nan), "cka_to_original": rows["cka_to_original"],
             "cka_to_original_ci95": rows.get("cka_to_original_ci95", nan),
-            "forget_tol": _column(rows, "forget_tol", getattr(th, "tau_logit", math.nan)),
+            "forget_tol": _column(rows, "forget_tol", math.nan),
             "cka_threshold": _column(rows, "cka_threshold", _cka_threshold(rows)),
             "verdict": rows["verdict"]}))
     cols = ["scenario", "method", "role", "forget_quantity", "forget_acc", "retrain_forget_acc", "forget_gap",

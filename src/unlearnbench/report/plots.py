@@ -37,7 +37,7 @@ from unlearnbench.report.labels import Item, place_labels
 from unlearnbench.report.layout import REFERENCE_ROWS
 from unlearnbench.report.plot_maps import figure_cka_layers, figure_logit_vs_repr
 from unlearnbench.report.sources import ReportData
-from unlearnbench.report.verdicts import DEFAULT_THRESHOLDS, Thresholds
+from unlearnbench.report.verdicts import DEFAULT_RULE, Rule
 
 #: accuracy curve keys → (label, line style)
 CURVE_KEYS = {"train_acc": ("train acc", "-"), "forget_acc": ("forget-train acc", (0, (6, 2, 1, 2, 1, 2))),
@@ -201,7 +201,7 @@ def save_figure(fig: Figure, base: str | Path, formats: Iterable[str] = layout.I
     return written
 
 
-def write_overview_plots(data: ReportData, out: str | Path, th: Thresholds = DEFAULT_THRESHOLDS) -> list[Path]:
+def write_overview_plots(data: ReportData, out: str | Path, th: Rule = DEFAULT_RULE) -> list[Path]:
     """(a), (c), (d) for the whole experiment under ``{out}/report/plots``."""
     board = plotdata.board(data, th)
     methods = data.methods()
@@ -220,7 +220,7 @@ def write_scenario_plots(data: ReportData, out: str | Path, scenario: str) -> li
             for p in save_figure(fig, layout.plot_file(out, name, "png", scenario))]
 
 
-def write_plots(data: ReportData, out: str | Path, th: Thresholds = DEFAULT_THRESHOLDS) -> list[Path]:
+def write_plots(data: ReportData, out: str | Path, th: Rule = DEFAULT_RULE) -> list[Path]:
     """Every figure of the report: the overview figures and each scenario's."""
     written = write_overview_plots(data, out, th)
     for scenario in data.scenarios:

@@ -85,8 +85,6 @@ class Rule:
 
 
 DEFAULT_RULE = Rule()
-#: backwards-compatible names
-Thresholds, DEFAULT_THRESHOLDS = Rule, DEFAULT_RULE
 
 
 def forget_quantity(kind: str) -> str:

@@ -1,0 +1,121 @@
+"""Code hashes from the import graph: the closures hold what jobs really import (checked against the
+modules a real job loads), the cases hand-kept lists got wrong are covered, and an edit to a module reruns
+exactly the jobs whose code reaches it (dry runs on a copy of the package)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO, job_counts
+from unlearnbench.codegraph import import_closure, script_entries
+from unlearnbench.methods import METHODS, method_module
+
+SCRIPTS = REPO / "workflow_scripts"
+
+
+def closure(script: str, *entries: str) -> set[str]:
+    return import_closure([*script_entries(SCRIPTS / f"{script}.py"), *entries])
+
+
+def test_closures_hold_the_cases_hand_kept_lists_missed():
+    salun, scrub = closure("unlearn", method_module("salun")), closure("unlearn", method_module("scrub"))
+    assert "unlearnbench.methods.random_label" in salun  # SalUn subclasses RL: editing RL reruns SalUn
+    assert "unlearnbench.methods.random_label" not in scrub and "unlearnbench.methods.salun" not in scrub
+    assert "unlearnbench.data.forget_sets" in closure("train")  # the retrained model reads the forget set
+    assert {"unlearnbench.training", "unlearnbench.models"} <= closure("extract_features")
+    assert "unlearnbench.features" in closure("select_forget_set")  # `top` ranks on the original's features
+    light = closure("report_plots") | closure("aggregate") | closure("evaluate")
+    assert not {"unlearnbench.training", "unlearnbench.stages", "unlearnbench.methods"} & light
+    assert not {m for m in closure("train") if m.startswith("unlearnbench.report.p")}
+
+
+def test_an_algorithm_reaches_other_algorithms_only_through_its_own_imports():
+    import re
+
+    algorithms = {method_module(a) for a in METHODS}
+    for algorithm in METHODS:
+        own = method_module(algorithm)
+        reached = algorithms & closure("unlearn", own)
+        source = (REPO / "src" / (own.replace(".", "/") + ".py")).read_text()
+        imported = {f"unlearnbench.methods.{m}" for m in re.findall(r"unlearnbench\.methods\.(\w+) import", source)}
+        assert own in reached and reached - {own} <= imported, (algorithm, reached)
+
+
+def _modules_loaded(code: str) -> set[str]:
+    """unlearnbench modules a fresh interpreter has loaded after running ``code``."""
+    probe = code + "\nimport sys, json\nprint(json.dumps(sorted(m for m in sys.modules if m.startswith('unlearnbench'))))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return set(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.slow
+def test_jobs_load_no_module_outside_their_closure(quick_out, tmp_path):
+    """The static closure over-approximates what a real job imports (lazy imports included)."""
+    q = quick_out
+    jobs = {
+        "unlearn": (f"""from unlearnbench.stages import run_unlearning
+run_unlearning("ga", {{"algorithm": "gradient_ascent", "epochs": 1}}, "{q}/models/original.safetensors",
+               "{q}/data/upstream.npz", "{q}/data/upstream.json", "{q}/forget_sets/random1.json",
+               "{tmp_path}/ga.safetensors", seed=0, threads=2, device="cpu")""", (method_module("gradient_ascent"),)),
+        "extract_features": (f"""from unlearnbench.features import extract_all
+extract_all("{q}/models/original.safetensors", [("test", "{q}/data/upstream.npz")], ["{tmp_path}/test.safetensors"],
+            threads=2, device="cpu")""", ()),
+        "evaluate": (f"""from unlearnbench.evaluation import evaluate_model
+feats = {{r: {{ev: f"{q}/features/{{m}}/{{ev}}.safetensors" for ev in ("train", "test", "similar", "unrelated")}}
+         for r, m in (("model", "original"), ("original", "original"), ("retrain", "retrain/random1/seed0"))}}
+evaluate_model(scenario="random1", seed=0, method="original", algorithm="original",
+               model_ckpt="{q}/models/original.safetensors", features=feats, forget_json="{q}/forget_sets/random1.json",
+               data_npz="{q}/data/upstream.npz", data_json="{q}/data/upstream.json", downstream=["similar", "unrelated"],
+               layers="all", metrics={{}}, data_seed=0, out="{tmp_path}/rows.parquet")""", ()),
+    }
+    for script, (code, entries) in jobs.items():
+        loaded = _modules_loaded(code)
+        assert loaded - closure(script, *entries) == set(), script
+
+
+def _edited_copy(quick_run, tmp_path):
+    """The quick run (outputs hard-linked: a dry run never writes them) with its own copy of the package."""
+    work = tmp_path / "work"
+    shutil.copytree(quick_run, work, ignore=shutil.ignore_patterns("outputs", "src"))
+    shutil.copytree(quick_run / "outputs", work / "outputs", copy_function=os.link)
+    shutil.copytree(REPO / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return work
+
+
+def _dry_run(work):
+    exe = os.path.join(os.path.dirname(sys.executable), "snakemake")
+    proc = subprocess.run([exe, "--workflow-profile", "profiles/default", "--configfile", "configs/quick.yaml",
+                           "--cores", "2", "--dry-run"], cwd=work, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(work / "src")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return job_counts(proc.stdout)
+
+
+@pytest.mark.slow
+def test_an_edit_reruns_exactly_the_jobs_whose_code_reaches_it(quick_run, tmp_path):
+    cfg = yaml.safe_load((quick_run / "configs" / "quick.yaml").read_text())
+    work = _edited_copy(quick_run, tmp_path)
+    assert _dry_run(work) == {}  # the copy, unedited, is up to date
+    evalsets = 2 + len(cfg["data"]["downstream"])
+    reports = {"leaderboard": 1, "plots": 1, "exports": 1}
+    cases = {
+        "methods/boundary.py": {"unlearn": 1, "extract_features": evalsets, "evaluate": 1, "aggregate": 1, **reports},
+        "report/plot_maps.py": {"plots": 1},
+        "report/verdicts.py": reports,
+    }
+    for module, expected in cases.items():
+        path = work / "src" / "unlearnbench" / module
+        original = path.read_text()
+        path.write_text(original + "\n# an edit\n")
+        try:
+            assert _dry_run(work) == expected, module
+        finally:
+            path.write_text(original)
