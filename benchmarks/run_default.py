@@ -38,7 +38,17 @@ def main() -> None:
     ap.add_argument("--compare", metavar="REF", help="also run this git revision first (e.g. the last release)")
     ap.add_argument("--noop", action="store_true", help="time a second (no-op) invocation after the cold run")
     ap.add_argument("--keep", action="store_true", help="keep the temporary work directories")
+    ap.add_argument("--report-only", metavar="OUT", type=Path,
+                    help="only print the cost model of an existing experiment folder (e.g. outputs/cifar10); "
+                         "wall time = first job start to last job end")
     args = ap.parse_args()
+    if args.report_only:
+        jobs = [j for js in timings(args.report_only).values() for j in js]
+        if not jobs:
+            sys.exit(f"no [timing] lines under {args.report_only}/logs: not an experiment folder?")
+        t0 = min(j["start"] for j in jobs)
+        report(args.report_only, t0, max(j["start"] + j["wall"] for j in jobs) - t0)
+        return
     walls = {}
     if args.compare:
         walls[args.compare] = run_tree(export_revision(args.compare), args, label=args.compare)

@@ -327,14 +327,17 @@ def test_presets_without_data_name_the_missing_path(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def preset_workdir(tmp_path_factory) -> Path:
     work = copy_workflow(tmp_path_factory.mktemp("presets"))
-    for preset in ("cifar100", "imagenet"):
-        fakes.write_for_config(yaml.safe_load((work / "configs" / f"{preset}.yaml").read_text()), work)
+    for preset in ("cifar100", "imagenet", "cifar10"):  # cifar10's CIFAR-100 downstream is cifar100's folder
+        fakes.write_for_config(yaml.safe_load((work / "configs" / f"{preset}.yaml").read_text()), work,
+                               skip_existing=True)
     return work
 
 
 @pytest.mark.parametrize("preset, counts", [
     ("cifar100", {"prepare_data": 2, "train_original": 1, "train_retrain": 9, "select_forget_set": 3}),
     ("imagenet", {"prepare_data": 4, "train_original": 1, "train_retrain": 4, "select_forget_set": 4}),
+    ("cifar10", {"prepare_data": 2, "train_original": 1, "train_original_prime": 3, "train_retrain": 6,
+                 "unlearn": 66, "select_forget_set": 2}),
 ])
 def test_preset_dry_runs_on_stand_in_data(preset_workdir, preset, counts):
     proc = snakemake(preset_workdir, "--dry-run", configfile=f"configs/{preset}.yaml")

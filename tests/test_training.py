@@ -117,3 +117,18 @@ def test_pickle_checkpoint_is_never_loaded(tmp_path):
     (tmp_path / "evil.safetensors.json").write_text(json.dumps({"arch": "cifar_resnet8", "num_classes": 5}))
     with pytest.raises(CheckpointError, match="not a readable safetensors"):
         load_checkpoint(path)
+
+
+def test_multistep_and_constant_schedules():
+    from unlearnbench.training import TrainConfig, scheduled_lr
+
+    cfg = TrainConfig(epochs=182, lr=0.1, schedule="multistep", milestones=(91, 136))  # SalUn's CIFAR recipe
+    spe = 10
+    lrs = [scheduled_lr(cfg, s, 182 * spe, 0, spe) for s in (0, 91 * spe - 1, 91 * spe, 136 * spe, 181 * spe)]
+    assert lrs == pytest.approx([0.1, 0.1, 0.01, 0.001, 0.001])
+    flat = TrainConfig(epochs=5, lr=0.02, schedule="constant", warmup_epochs=1)
+    assert [scheduled_lr(flat, s, 50, 10, 10) for s in (0, 9, 10, 49)] == pytest.approx([0.002, 0.02, 0.02, 0.02])
+    for bad in (dict(schedule="multistep"), dict(milestones=(3,)), dict(schedule="step"),
+                dict(schedule="multistep", milestones=(5, 2))):
+        with pytest.raises(ValueError, match="invalid training hyper-parameter"):
+            TrainConfig(epochs=10, **bad)

@@ -20,7 +20,7 @@ def workdir(tmp_path_factory):
 
     work = copy_workflow(tmp_path_factory.mktemp("dry"))
     for configfile in CONFIGS:
-        write_for_config(yaml.safe_load((work / configfile).read_text()), work)
+        write_for_config(yaml.safe_load((work / configfile).read_text()), work, skip_existing=True)
     return work
 
 

@@ -6,10 +6,15 @@ reads the same table to accept these names and their layers without importing to
 """
 from __future__ import annotations
 
-#: CIFAR ResNets (He et al. 2016, §4.2): timm name → basic blocks per stage
-CIFAR_RESNETS = {"cifar_resnet8": 1, "cifar_resnet14": 2, "cifar_resnet20": 3, "cifar_resnet32": 5}
-#: channels of the three stages (16/32/64, stride-1 stem)
+#: channels of the three stages of He et al.'s CIFAR ResNets (16/32/64, stride-1 stem)
 CIFAR_WIDTHS = (16, 32, 64)
+#: small-input ResNets: timm name → (basic blocks per stage, channels per stage). cifar_resnet{8..32}: He et
+#: al. 2016, §4.2. cifar_resnet18: the ResNet-18 of the unlearning literature's CIFAR tables (SalUn, SCRUB,
+#: l1-sparse: torchvision's ResNet-18 with a 3×3 stride-1 stem and no max-pool; OPTML-Group/Unlearn-Saliency
+#: Classification/models/ResNet.py, `imagenet=False`).
+CIFAR_RESNETS = {"cifar_resnet8": ((1, 1, 1), CIFAR_WIDTHS), "cifar_resnet14": ((2, 2, 2), CIFAR_WIDTHS),
+                 "cifar_resnet20": ((3, 3, 3), CIFAR_WIDTHS), "cifar_resnet32": ((5, 5, 5), CIFAR_WIDTHS),
+                 "cifar_resnet18": ((2, 2, 2, 2), (64, 128, 256, 512))}
 
 
 def known_layers(arch: str, kwargs: dict | None = None) -> list[str] | None:
@@ -17,4 +22,4 @@ def known_layers(arch: str, kwargs: dict | None = None) -> list[str] | None:
     when only building the model can tell (any other timm architecture, or custom kwargs)."""
     if arch not in CIFAR_RESNETS or kwargs:
         return None
-    return [f"stage{i}" for i in range(len(CIFAR_WIDTHS))] + ["pre_logits"]
+    return [f"stage{i}" for i in range(len(CIFAR_RESNETS[arch][1]))] + ["pre_logits"]

@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.models import register_model
 
-from unlearnbench.archs import CIFAR_RESNETS, CIFAR_WIDTHS
+from unlearnbench.archs import CIFAR_RESNETS
 
 
 class ModelError(ValueError):
@@ -46,9 +46,11 @@ class BasicBlock(nn.Module):
 
 
 class CifarResNet(nn.Module):
-    """CIFAR ResNet (He et al. 2016, §4.2) with timm's feature API."""
+    """Small-input ResNet with timm's feature API: a 3×3 stride-1 stem, one stage of basic blocks per width
+    (stride 2 from the second stage on), global average pooling, one linear head — He et al.'s CIFAR ResNets
+    (§4.2) and the CIFAR ResNet-18 of the unlearning literature (:data:`unlearnbench.archs.CIFAR_RESNETS`)."""
 
-    def __init__(self, blocks_per_stage: int = 3, widths: tuple[int, ...] = (16, 32, 64),
+    def __init__(self, blocks_per_stage: int | tuple[int, ...] = 3, widths: tuple[int, ...] = (16, 32, 64),
                  num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, **_: object):
         super().__init__()
         self.num_classes = num_classes
@@ -58,9 +60,12 @@ class CifarResNet(nn.Module):
                                   nn.ReLU(inplace=True))
         stages, in_ch = [], widths[0]
         self.feature_info = []
-        for i, w in enumerate(widths):
+        blocks = (blocks_per_stage,) * len(widths) if isinstance(blocks_per_stage, int) else tuple(blocks_per_stage)
+        if len(blocks) != len(widths):
+            raise ModelError(f"blocks_per_stage {blocks} and widths {widths} differ in length")
+        for i, (w, n_blocks) in enumerate(zip(widths, blocks)):
             stride = 1 if i == 0 else 2
-            layers = [BasicBlock(in_ch if j == 0 else w, w, stride if j == 0 else 1) for j in range(blocks_per_stage)]
+            layers = [BasicBlock(in_ch if j == 0 else w, w, stride if j == 0 else 1) for j in range(n_blocks)]
             stages.append(nn.Sequential(*layers))
             in_ch = w
             self.feature_info.append(dict(num_chs=w, reduction=2 ** i, module=f"stages.{i}"))
@@ -106,25 +111,26 @@ class CifarResNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-def _cifar_resnet(blocks: int, pretrained: bool = False, **kwargs) -> CifarResNet:
+def _cifar_resnet(blocks: tuple[int, ...], widths: tuple[int, ...], pretrained: bool = False,
+                  **kwargs) -> CifarResNet:
     if pretrained:
         raise ModelError("cifar_resnet models have no published weights; pass a local checkpoint instead")
     kwargs.pop("pretrained_cfg", None), kwargs.pop("pretrained_cfg_overlay", None)
-    return CifarResNet(blocks_per_stage=blocks, widths=CIFAR_WIDTHS, **kwargs)
+    return CifarResNet(blocks_per_stage=blocks, widths=widths, **kwargs)
 
 
-def _register_cifar_resnet(name: str, blocks: int) -> None:
+def _register_cifar_resnet(name: str, blocks: tuple[int, ...], widths: tuple[int, ...]) -> None:
     def entrypoint(pretrained: bool = False, **kwargs) -> CifarResNet:
-        return _cifar_resnet(blocks, pretrained, **kwargs)
+        return _cifar_resnet(blocks, widths, pretrained, **kwargs)
 
     entrypoint.__name__ = entrypoint.__qualname__ = name
     entrypoint.__module__ = __name__
-    entrypoint.__doc__ = f"CIFAR ResNet-{6 * blocks + 2} (He et al. 2016, §4.2): {blocks} basic block(s) per stage."
+    entrypoint.__doc__ = f"Small-input ResNet {name}: basic blocks {blocks} at widths {widths} (archs.CIFAR_RESNETS)."
     globals()[name] = register_model(entrypoint)
 
 
-for _name, _blocks in CIFAR_RESNETS.items():  # cifar_resnet8 (the fast default) … cifar_resnet32
-    _register_cifar_resnet(_name, _blocks)
+for _name, (_blocks, _widths) in CIFAR_RESNETS.items():  # cifar_resnet8 (the fast default) … cifar_resnet18
+    _register_cifar_resnet(_name, _blocks, _widths)
 
 
 def check_arch(arch: str) -> None:

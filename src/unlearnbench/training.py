@@ -45,12 +45,20 @@ class TrainConfig:
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
     augment: bool = True
+    schedule: str = "cosine"
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))  # frozen: JSON lists in
         checks = {"epochs": self.epochs >= 0, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
                   "momentum": 0 <= self.momentum < 1, "weight_decay": self.weight_decay >= 0,
                   "warmup_epochs": 0 <= self.warmup_epochs <= max(self.epochs, 0),
-                  "label_smoothing": 0 <= self.label_smoothing < 1}
+                  "label_smoothing": 0 <= self.label_smoothing < 1,
+                  "schedule": self.schedule in SCHEDULES, "gamma": 0 < self.gamma <= 1,
+                  "milestones": list(self.milestones) == sorted(set(self.milestones))
+                  and all(0 < m <= max(self.epochs, 1) for m in self.milestones)
+                  and (self.schedule == "multistep") == bool(self.milestones)}
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"invalid training hyper-parameter(s) {bad}: {self}")
@@ -103,6 +111,22 @@ def prepare_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Modu
 def sgd(params: Iterable[torch.nn.Parameter], cfg: TrainConfig) -> torch.optim.SGD:
     return torch.optim.SGD(list(params), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                            nesterov=cfg.nesterov and cfg.momentum > 0)
+
+
+#: learning-rate schedules of :func:`train_model` (after the optional linear warm-up)
+SCHEDULES = ("cosine", "multistep", "constant")
+
+
+def scheduled_lr(cfg: "TrainConfig", step: int, total: int, warmup: int, steps_per_epoch: int) -> float:
+    """The lr of ``step``: linear warm-up, then cosine decay to 0 (``cosine``), ×``gamma`` at each epoch in
+    ``milestones`` (``multistep``: the step schedule of the SalUn / SCRUB training scripts), or constant."""
+    if warmup and step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    if cfg.schedule == "cosine":
+        return cosine_lr(step, total, cfg.lr, warmup)
+    if cfg.schedule == "multistep":
+        return cfg.lr * cfg.gamma ** sum(step >= m * steps_per_epoch for m in cfg.milestones)
+    return cfg.lr
 
 
 def cosine_lr(step: int, total: int, base_lr: float, warmup: int = 0) -> float:
@@ -158,7 +182,7 @@ def train_model(model: torch.nn.Module, data: ImageArraySet, cfg: TrainConfig, *
                    leave=False, file=sys.stderr, mininterval=2.0, disable=None)
         for x, y in bar:
             for group in optimizer.param_groups:
-                group["lr"] = cosine_lr(step, total, cfg.lr, warmup)
+                group["lr"] = scheduled_lr(cfg, step, total, warmup, steps_per_epoch)
             with autocast(device):
                 logits = model(x)
                 loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)

@@ -189,8 +189,11 @@ def write_for_spec(spec: dict[str, Any], root: Path, n_classes: int = 12) -> lis
     return written
 
 
-def write_for_config(cfg: dict[str, Any], root: str | Path = ".", n_classes: int = 12) -> list[Path]:
-    """Stand-ins for every dataset and the pretrained weights file a config names (see module docstring)."""
+def write_for_config(cfg: dict[str, Any], root: str | Path = ".", n_classes: int = 12,
+                     skip_existing: bool = False) -> list[Path]:
+    """Stand-ins for every dataset and the pretrained weights file a config names (see module docstring).
+    ``skip_existing``: leave a dataset whose path already exists alone (several presets sharing a folder)
+    instead of refusing; nothing is ever written over an existing path."""
     root = Path(root)
     data = cfg.get("data", {})
     # the upstream stand-in needs more classes than the largest class-forgetting scenario
@@ -204,7 +207,11 @@ def write_for_config(cfg: dict[str, Any], root: str | Path = ".", n_classes: int
         if key in seen:  # e.g. the CIFAR-100 held-out part reads the upstream folder
             continue
         seen.add(key)
-        written += write_for_spec(spec, root, classes)
+        try:
+            written += write_for_spec(spec, root, classes)
+        except FileExistsError:
+            if not skip_existing:
+                raise
     weights = (cfg.get("model") or {}).get("pretrained")
     if weights and not (root / weights).exists():
         written.append(write_weights(root / weights))
