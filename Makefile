@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 CORES ?= 2
 CONFIG ?= config.yaml
 SNAKEMAKE := HF_HUB_OFFLINE=1 $(BIN)/snakemake --workflow-profile profiles/default --configfile $(CONFIG)
+# `make run` after a killed run: a stale Snakemake lock is removed (when no Snakemake process holds the
+# directory) and the run resumes — src/unlearnbench/resume.py
+RESUME := HF_HUB_OFFLINE=1 $(BIN)/python -m unlearnbench.resume --workflow-profile profiles/default --configfile $(CONFIG)
 
 .PHONY: run test report dry-run bench clean-outputs
 
@@ -15,7 +18,7 @@ $(STAMP): pyproject.toml constraints-cpu.txt scripts/install.sh
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(SNAKEMAKE) --cores $(CORES)
+	$(RESUME) --cores $(CORES)
 	@$(BIN)/python -m unlearnbench.where --configfile $(CONFIG)
 
 test: $(STAMP)

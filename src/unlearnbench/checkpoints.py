@@ -1,9 +1,13 @@
 """Checkpoints: ``safetensors`` weights + a JSON sidecar. Loading never unpickles.
 
 ``save_checkpoint(path, model, meta)`` writes ``path`` (``.safetensors``) and ``path.json`` (arch,
-num_classes, seed, config hash, data hashes, training curve, wall time, status, …) atomically, sidecar
-last, so a checkpoint whose sidecar exists is complete. ``load_checkpoint`` validates both and builds the
-model through the timm factory.
+num_classes, seed, config hash, data hashes, training curve, wall time, status, …) as **one unit**: both
+are written to temporary names, the sidecar records the SHA-256 of the weights file (``weights_sha256``),
+then the sidecar is renamed into place and the weights last. A writer killed between the two renames
+leaves a sidecar that does not describe the weights beside it (or no weights at all), and every reader
+(:func:`read_meta`, :func:`load_checkpoint`) rejects such a pair with a :class:`CheckpointError` naming
+the file — a half-written checkpoint never looks complete. ``load_checkpoint`` builds the model through the
+timm factory.
 """
 from __future__ import annotations
 
@@ -16,9 +20,10 @@ from safetensors import SafetensorError
 if TYPE_CHECKING:  # torch is imported only by the functions that build or load a model
     import torch
 
-from unlearnbench.atomic import atomic_path, write_json
+from unlearnbench.atomic import atomic_pair, pair_matches
 
 REQUIRED_META = ("arch", "num_classes")
+WEIGHTS_DIGEST = "weights_sha256"
 
 
 class CheckpointError(ValueError):
@@ -37,15 +42,16 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, meta: dict[str, An
     from safetensors.torch import save_file
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(path, suffix=".tmp.safetensors") as tmp:
+    with atomic_pair(path, sidecar_path(path), meta, digest_key=WEIGHTS_DIGEST, suffix=".tmp.safetensors") as tmp:
         # one metadata key: safetensors writes its metadata map in hash order, so two keys would make two
         # saves of the same weights differ in bytes (the sidecar JSON is the full record)
         header = json.dumps({"arch": str(meta["arch"]), "num_classes": int(meta["num_classes"])}, sort_keys=True)
         save_file(state, str(tmp), metadata={"unlearnbench": header})
-    write_json(sidecar_path(path), meta)
 
 
-def read_meta(path: str | Path) -> dict[str, Any]:
+def read_meta(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
+    """The sidecar of checkpoint ``path``; with ``verify`` (default) also check that it describes the weights
+    file beside it (``weights_sha256``; sidecars written before it was recorded are accepted)."""
     side = sidecar_path(path)
     if not side.is_file():
         raise CheckpointError(f"checkpoint sidecar {side} is missing (expected JSON with {list(REQUIRED_META)})")
@@ -56,6 +62,11 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     missing = [k for k in REQUIRED_META if k not in meta]
     if missing:
         raise CheckpointError(f"checkpoint sidecar {side} lacks keys {missing}")
+    weights = side.with_name(side.name.removesuffix(".json"))
+    if verify and not pair_matches(weights, meta, WEIGHTS_DIGEST):
+        raise CheckpointError(f"checkpoint {weights} does not match its sidecar {side.name} (weights "
+                              f"{'missing' if not weights.is_file() else 'of another write'}): a write was "
+                              "interrupted; rerun the job that makes it")
     return meta
 
 

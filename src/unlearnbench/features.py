@@ -31,12 +31,19 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from unlearnbench.atomic import atomic_path, write_json
+from unlearnbench.atomic import atomic_pair, pair_matches
 from unlearnbench.provenance import device_name, file_hash
 from unlearnbench.workflow import phase
 
 if TYPE_CHECKING:  # torch is imported by extraction only: reading the cache (evaluate) stays torch-free
     import torch
+
+FEATURES_DIGEST = "sha256"
+
+
+class FeaturesError(ValueError):
+    """A features file and its sidecar do not belong together."""
+
 
 #: forward passes run in this process, keyed by (checkpoint, eval set): the benchmark's proof of "one pass"
 FORWARD_PASSES: dict[tuple[str, str], int] = {}
@@ -148,14 +155,15 @@ def _extract_one(model: "torch.nn.Module", meta: dict[str, Any], ckpt: str | Pat
     for name, g in grams.items():
         arrays[f"gram.{name}"] = g.packed
         arrays[f"gram_shape.{name}"] = np.asarray(g.shape, dtype=np.int64)
-    with phase("write"), atomic_path(out, suffix=".tmp.safetensors") as tmp:
-        save_file(arrays, str(tmp), metadata={"aliases": json.dumps(aliases, sort_keys=True)})
-    write_json(Path(str(out) + ".json"), {
+    record = {
         "checkpoint": str(ckpt), "checkpoint_hash": file_hash(ckpt), "model_status": meta.get("status", "ok"),
         "evalset": evalset, "layers": layers, "n": int(len(keep)), "max_per_class": max_per_class,
         "dtype": dtype, "forward_passes": FORWARD_PASSES[key], "seconds": seconds,
         "img_per_s": len(keep) / max(seconds, 1e-9), "device": device_name(dev), "pooled_same_as": aliases,
-        "gram": _gram_record(gram, seed, order, collectors)})
+        "gram": _gram_record(gram, seed, order, collectors)}
+    with phase("write"), atomic_pair(out, Path(str(out) + ".json"), record, digest_key=FEATURES_DIGEST,
+                                     suffix=".tmp.safetensors") as tmp:  # one unit with its sidecar
+        save_file(arrays, str(tmp), metadata={"aliases": json.dumps(aliases, sort_keys=True)})
 
 
 def _collect(col, maps: "torch.Tensor", start: int) -> None:
@@ -227,5 +235,11 @@ def read_features(path: str | Path):
                       aliases=aliases)
 
 
-def read_features_meta(path: str | Path) -> dict[str, Any]:
-    return json.loads(Path(str(path) + ".json").read_text())
+def read_features_meta(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
+    """The sidecar of features file ``path``; with ``verify``, a :class:`FeaturesError` unless it describes
+    that file (a write interrupted between the sidecar's rename and the file's)."""
+    meta = json.loads(Path(str(path) + ".json").read_text())
+    if verify and not pair_matches(path, meta, FEATURES_DIGEST):
+        raise FeaturesError(f"features {path} do not match their sidecar (a write was interrupted); rerun the "
+                            "extract_features job that makes them")
+    return meta
