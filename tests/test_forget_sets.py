@@ -43,3 +43,17 @@ def test_rank_top_round_robin_picks_each_downstream_class_best_match():
     assert order[:2] == [4, 1] and sorted(order) == list(range(6)) and sim.shape == (2, 6)
     fs = make_forget_set({"name": "t", "kind": "top", "k": 2}, up_labels, 6, ranking=order)
     assert fs.forget_classes == (1, 4)
+
+
+def test_top_ranking_with_the_quick_runs_trained_model_picks_the_designed_source(quick_out):
+    """The `similar` downstream classes are built from named upstream classes (data json `source_class`);
+    ranked with the quick run's real original model, `top1_similar` forgets the designed source of
+    downstream class 0 (round-robin: its best match comes first). On the embedded default (14 epochs)
+    `top2_similar` picks exactly the designed sources [0, 4] (docs/tuning.md)."""
+    import json
+
+    sources = json.loads((quick_out / "data" / "similar.json").read_text())["source_class"]
+    chosen = read_forget_set(quick_out / "forget_sets" / "top1_similar.json").forget_classes
+    assert list(chosen) == [sources[0]]
+    first = (quick_out / "forget_sets" / "top1_similar_ranking.csv").read_text().splitlines()[1].split(",")
+    assert first[:2] == ["0", str(sources[0])]  # the audit CSV: the first-ranked class is that one
