@@ -173,9 +173,22 @@ def summarise_seeds(per_seed: pd.DataFrame) -> pd.DataFrame:
     out["se"] = np.where(np.isnan(both).all(axis=1), np.nan, np.sqrt(np.nansum(both ** 2, axis=1)))
     out["df"] = _welch_df(out["se_seeds"].to_numpy(), n, out["se_eval"].to_numpy())
     out["ci95"] = t_quantile(out["df"].to_numpy()) * out["se"].to_numpy()
-    status = per_seed.groupby(["scenario", "method"])["status"].agg(
-        lambda s: "ok" if (s == "ok").all() else f"diverged ({(s != 'ok').sum()}/{len(s)} runs)")
+    status = per_seed.groupby(["scenario", "method"])["status"].agg(summarise_status)
     return out.merge(status.reset_index(), on=["scenario", "method"], how="left")
+
+
+def summarise_status(statuses) -> str:
+    """One method's status over its runs: ``ok`` when every run is; else ``diverged (k/n runs)`` when any
+    diverged (NaN/inf), else ``no-op (k/n runs)`` when any changed no weight (nothing unlearned), else the
+    other statuses with their counts. Anything but ``ok`` keeps the method from a verdict of success."""
+    values = [str(v) for v in statuses]
+    n = len(values)
+    if all(v == "ok" for v in values):
+        return "ok"
+    counts = {v: values.count(v) for v in dict.fromkeys(values) if v != "ok"}
+    named = {"diverged": "diverged", "no_op": "no-op"}
+    order = sorted(counts, key=lambda v: (v not in named, list(named).index(v) if v in named else 0, v))
+    return ", ".join(f"{named.get(v, v)} ({counts[v]}/{n} runs)" for v in order)
 
 
 def difference_band(a: pd.Series | dict, b: pd.Series | dict, confidence: float = 0.95) -> float:

@@ -99,7 +99,10 @@ def evaluate_model(*, scenario: str, seed: int, method: str, algorithm: str, mod
             "package_versions": package_versions(), "device": meta.get("device", ""),
             "model_seed": int(meta.get("seed", seed)), "data_seed": data_seed,
             "max_per_class": feat_meta.get("max_per_class"), "init_seed": meta.get("init_seed"),
-            "tuning": json.dumps(meta["tuning"], sort_keys=True) if meta.get("tuning") else ""}
+            "tuning": json.dumps(meta["tuning"], sort_keys=True) if meta.get("tuning") else "",
+            # the unlearning budget and selection (unlearned models' sidecars; null for the references)
+            "forget_images_seen": meta.get("forget_images_seen"), "retain_images_seen": meta.get("retain_images_seen"),
+            "selected_fraction": meta.get("selected_fraction")}
     rows = []
     with phase("compute"):
         for name in sorted(METRICS):

@@ -6,7 +6,12 @@ hyper-parameters), ``method_params`` (JSON), ``forget_hash``, ``data_hash``, ``c
 ``package_versions``, ``device``, ``model_seed`` / ``data_seed``, ``status`` (ok | diverged) and
 ``max_per_class`` (eval-set cap, if any), ``init_seed`` (the seed a trained reference was initialised from;
 null for unlearned models) and ``tuning`` (JSON: the grid, its scores and the chosen point when the
-instance's hyper-parameters were selected by the tune stage; empty otherwise). The evidence behind each
+instance's hyper-parameters were selected by the tune stage; empty otherwise). ``status`` is ok | diverged |
+no_op (the method changed no weight: nothing was unlearned). The budget an unlearned model was produced
+with: ``forget_images_seen`` / ``retain_images_seen`` (images of D_f / D_r the method forwarded, from its
+checkpoint sidecar; null for the reference models) and ``selected_fraction`` (the fraction of parameter
+entries the method selected to change: SSD's dampened entries, SalUn's saliency mask; null for methods
+without a selection). The evidence behind each
 value: ``se`` (its standard error over the evaluated samples, a bootstrap; null when not estimated), ``n``
 (samples it was computed on) and ``dim`` (feature dimension of a representation metric). Files are
 Parquet, written atomically.
@@ -30,9 +35,11 @@ COLUMNS: dict[str, pa.DataType] = {
     "data_hash": pa.string(), "code_version": pa.string(), "package_versions": pa.string(), "device": pa.string(),
     "model_seed": pa.int64(), "data_seed": pa.int64(), "max_per_class": pa.int64(), "init_seed": pa.int64(),
     "tuning": pa.string(), "se": pa.float64(), "n": pa.int64(), "dim": pa.int64(),
+    "forget_images_seen": pa.int64(), "retain_images_seen": pa.int64(), "selected_fraction": pa.float64(),
 }
 #: a NaN value (diverged model) or standard error (not estimated) is stored as null
-NULLABLE = ("max_per_class", "value", "init_seed", "se", "n", "dim")
+NULLABLE = ("max_per_class", "value", "init_seed", "se", "n", "dim", "forget_images_seen", "retain_images_seen",
+            "selected_fraction")
 SCHEMA = pa.schema([pa.field(name, typ, nullable=name in NULLABLE) for name, typ in COLUMNS.items()])
 KEY = ["scenario", "seed", "method", "evalset", "split", "metric", "variant", "layer", "reference"]
 

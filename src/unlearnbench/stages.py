@@ -304,7 +304,11 @@ def run_unlearning(instance: str, spec: dict[str, Any], original_ckpt: str | Pat
     With ``tuning_json`` (the tune stage's selection for this instance and scenario) the chosen grid point
     overrides the configured hyper-parameters; the selection is recorded in the sidecar (``tuning``).
     A diverged run (NaN/inf loss or weights) is saved with ``status: diverged`` so that evaluation reports
-    the row with its status instead of the DAG failing.
+    the row with its status instead of the DAG failing; a run that changed no weight is saved with
+    ``status: no_op`` (and ``no_op_reason``), never as a success. The sidecar records the budget the method
+    used (``forget_images_seen``, ``retain_images_seen``, plus ``n_forget``/``n_retain``, the set sizes),
+    ``wall_time_s`` of the method alone and ``monitor_seconds`` of its per-epoch monitoring
+    (:meth:`unlearnbench.methods.UnlearningMethod.run`).
     """
     from unlearnbench.methods import create_method
     from unlearnbench.training import accuracy
@@ -321,14 +325,14 @@ def run_unlearning(instance: str, spec: dict[str, Any], original_ckpt: str | Pat
         before = {name: accuracy(model, subset, dev) for name, subset in monitor.items()}
         outcome = method.run(model, task)
         after = ({name: accuracy(outcome.model, subset, dev) for name, subset in monitor.items()}
-                 if outcome.status == "ok" else {})
+                 if outcome.status != "diverged" else {})
     meta = _run_meta("unlearn", original_meta["arch"], ds.num_classes, original_meta.get("model_kwargs", {}), seed,
                      {"recipe": original_meta.get("params", {}), "method": spec, "seed": seed}, dev,
                      method=instance, algorithm=spec["algorithm"], method_params=method.get_params(),
                      data_hash=data_meta(data_json)["data_hash"], forget_hash=fs.forget_hash,
                      original_config_hash=original_meta.get("config_hash"), status=outcome.status,
                      accuracy_before=before, accuracy_after=after, tuning=tuning, monitor_images=monitor_images,
-                     **outcome.log)
+                     n_forget=len(task.forget), n_retain=len(task.retain), **outcome.log)
     if outcome.model.get_classifier().out_features != ds.num_classes:
         raise RuntimeError(f"method {instance} returned a model with {outcome.model.get_classifier().out_features} "
                            f"outputs; expected the original {ds.num_classes} classes")
@@ -340,7 +344,7 @@ def run_unlearning(instance: str, spec: dict[str, Any], original_ckpt: str | Pat
 TUNING_CRITERION = ("|acc(forget) - acc_retrain(forget)| + |acc(retain_val) - acc_retrain(retain_val)|; forget = "
                     "validation images of the forget classes (class forgetting) or the forget samples themselves "
                     "(sample forgetting); retain_val = validation images of the retained classes; a diverged "
-                    "point scores +inf; ties go to the first point of the grid")
+                    "or no-op point (no weight changed) scores +inf; ties go to the first point of the grid")
 
 
 def tune_method(instance: str, spec: dict[str, Any], original_ckpt: str | Path, retrain_ckpt: str | Path,

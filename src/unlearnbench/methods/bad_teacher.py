@@ -48,8 +48,12 @@ class BadTeacher(UnlearningMethod):
     original model) is distilled, at temperature T, from the competent teacher (the frozen original) on
     retain samples and from an incompetent teacher (a randomly initialised network of the same
     architecture) on forget samples, with one KL loss over a shuffled mix of D_f and a random 30 % of D_r.
-    Defaults of the authors' code (``blindspot_unlearner`` as run in the SSD repository): T = 1, Adam,
-    30 % of D_r, batch 256, lr 1e-4, 1 epoch.
+    Defaults of the authors' code (github.com/vikram2000b/bad-teaching-unlearning ``unlearn.py``:
+    ``UnlearnerLoss`` L9-19, ``blindspot_unlearner`` L67-87) as run in the SSD repository
+    (github.com/if-loops/selective-synaptic-dampening ``src/forget_full_class_strategies.py`` L183-218):
+    T = 1, Adam lr 1e-4, one fixed random 30 % of D_r (``random.sample``, L197-199) mixed with all of D_f,
+    batch 256, 1 epoch. ``retain_fraction`` is that published subset size (fixed for the run, not redrawn
+    per epoch); presets that cap every method's retain data at one shared fraction set it to that fraction.
 
     Deviation: the random teacher is the model's own architecture re-initialised with each module's
     ``reset_parameters`` (seeded from ``task.seed``), not the architecture's custom initialiser.

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from unlearnbench._lazy import torch  # imported when a method runs
 
 from unlearnbench.data.arrays import ImageArraySet
+from unlearnbench.methods.accounting import RunCounters, track
 from unlearnbench.report.layout import REFERENCE_ROWS
 from unlearnbench.training import Diverged
 
@@ -34,6 +35,9 @@ RESERVED = REFERENCE_ROWS  # instance and algorithm names taken by the reference
 MAX_GRID_POINTS = 12
 #: keys of a method's config block that are not hyper-parameters
 BLOCK_KEYS = ("algorithm", "scenarios", "grid", "tune")
+#: outcome of a run: finished and changed the model | NaN/inf loss or weights | finished without changing a
+#: single weight or buffer (nothing was unlearned, e.g. SSD selecting no parameter) — never reported as success
+STATUSES = ("ok", "diverged", "no_op")
 _JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string"}
 
 
@@ -67,7 +71,10 @@ def register_method(name: str):
 
 @dataclass
 class UnlearnTask:
-    """Everything a method may use. ``forget``/``retain`` are the forget- and retain-train sets."""
+    """Everything a method may use. ``forget``/``retain`` are the forget- and retain-train sets.
+
+    ``counters`` accumulate what the run consumes (:mod:`unlearnbench.methods.accounting`); inside
+    :meth:`UnlearningMethod.run` ``forget``/``retain`` are tracked views counting into them."""
 
     forget: ImageArraySet
     retain: ImageArraySet
@@ -76,6 +83,7 @@ class UnlearnTask:
     device: torch.device
     seed: int
     monitor: dict[str, ImageArraySet] = field(default_factory=dict)  # logged each epoch (e.g. forget/retain acc)
+    counters: RunCounters = field(default_factory=RunCounters)
 
 
 @dataclass
@@ -83,7 +91,7 @@ class UnlearnOutcome:
     """What a run produced: the (possibly new) model object and a log for the checkpoint sidecar."""
 
     model: torch.nn.Module
-    status: str  # "ok" | "diverged"
+    status: str  # one of STATUSES: "ok" | "diverged" | "no_op"
     log: dict[str, Any]
 
 
@@ -113,17 +121,43 @@ class UnlearningMethod:
         raise NotImplementedError
 
     def run(self, model: torch.nn.Module, task: UnlearnTask) -> UnlearnOutcome:
-        """Time :meth:`unlearn` and turn a divergence into ``status: diverged`` instead of an exception."""
+        """Run :meth:`unlearn` with its budget recorded; a divergence becomes ``status: diverged`` (not an
+        exception), a model left bit-identical (every parameter and buffer) ``status: no_op``.
+
+        The log gets ``wall_time_s`` (the method alone: per-epoch monitoring excluded), ``monitor_seconds``,
+        and ``forget_images_seen`` / ``retain_images_seen`` (every image of D_f / D_r the method forwarded,
+        counted by tracked views of the sets: :mod:`unlearnbench.methods.accounting`). A no-op carries
+        ``no_op_reason`` (the method's own, e.g. SSD's, or "every weight and buffer is unchanged")."""
+        counters = RunCounters()
+        task = dataclasses.replace(task, forget=track(task.forget, "forget", counters),
+                                   retain=track(task.retain, "retain", counters), counters=counters)
+        before = {k: v.detach().clone() for k, v in model.state_dict().items()}
         t0 = time.perf_counter()
         try:
             model, log = self.unlearn(model, task)
             status = "ok"
             if any(not torch.isfinite(p).all() for p in model.parameters()):
                 status, log = "diverged", {**log, "diverged_epoch": None, "reason": "non-finite weights"}
+            elif unchanged(before, model):
+                status = "no_op"
+                log = {**log, "no_op_reason": log.get("no_op_reason") or "every weight and buffer is unchanged"}
+            else:
+                log.pop("no_op_reason", None)
         except Diverged as exc:
             status, log = "diverged", {"diverged_epoch": exc.epoch, "reason": str(exc)}
-        log["wall_time_s"] = time.perf_counter() - t0
+        elapsed = time.perf_counter() - t0
+        log["wall_time_s"] = elapsed - counters.monitor_seconds
+        log["monitor_seconds"] = counters.monitor_seconds
+        log["forget_images_seen"] = counters.forget_images
+        log["retain_images_seen"] = counters.retain_images
         return UnlearnOutcome(model=model, status=status, log=log)
+
+
+def unchanged(before: dict[str, torch.Tensor], model: torch.nn.Module) -> bool:
+    """Whether ``model``'s state (parameters and buffers) equals ``before`` exactly, key for key."""
+    after = model.state_dict()
+    return after.keys() == before.keys() and all(
+        after[k].shape == before[k].shape and torch.equal(after[k].detach(), before[k]) for k in before)
 
 
 def check_value(owner: str, f: dataclasses.Field, value: Any) -> None:

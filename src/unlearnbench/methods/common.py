@@ -4,13 +4,17 @@
   per-epoch log (mean loss terms, throughput, and accuracy on every ``task.monitor`` set), so that each
   method module contains only its own loss.
 * Batching: :func:`epoch_batches` (one shuffled, optionally capped pass), :func:`endless_batches` (cycles
-  over epochs, for the smaller of two paired sets), :func:`random_subset`, :func:`concat_sets`.
+  over epochs, for the smaller of two paired sets), :func:`random_subset`, :func:`concat_sets`, and
+  :func:`retain_for_epoch` — the retain data of one epoch under a method's ``retain_fraction`` budget cap
+  (1 = all of D_r every epoch, the published recipes; below 1 a fresh seeded subset every epoch).
 * Seeding: :func:`derive_seed`, :func:`make_generator`, :func:`seeded_global_rng` — every random choice of
   a method derives from ``task.seed`` so that two runs on the CPU give bit-identical weights.
 * :func:`random_other_labels` (random relabelling), :func:`distill_kl` (temperature-scaled KL of knowledge
   distillation), :func:`gradient_statistics` (accumulated per-parameter gradient statistics, used by SalUn's
-  saliency and SSD's Fisher importances), :class:`ParameterMask` (keeps weights outside a mask
-  bit-identical under weight decay and momentum).
+  saliency and SSD's Fisher importances, in float32 without autocast), :class:`ParameterMask` (keeps
+  weights outside a mask bit-identical under weight decay and momentum).
+* Monitoring (:func:`monitor_accuracies`, the loop's per-epoch monitor) is timed into
+  ``task.counters.monitor_seconds`` so that ``wall_time_s`` is the method's time alone.
 """
 from __future__ import annotations
 
@@ -26,10 +30,14 @@ import numpy as np
 from unlearnbench._lazy import torch, F, no_grad  # imported when a method runs
 
 from unlearnbench.data.arrays import ImageArraySet
+from unlearnbench.methods import accounting
 from unlearnbench.methods.base import UnlearnTask
-from unlearnbench.training import accuracy, autocast, check_finite
+from unlearnbench.training import accuracy, check_finite
 
 Batch = "tuple[torch.Tensor, torch.Tensor]"  # a string: evaluating it would import torch
+#: help text of every method's ``retain_fraction`` budget cap (the same meaning everywhere)
+RETAIN_FRACTION_HELP = ("budget cap: seeded random fraction of D_r drawn afresh every epoch (1 = all of D_r every "
+                        "epoch, the published recipe; caps for small runs live in the config)")
 
 
 # ----------------------------------------------------------------------------------------------- seeding
@@ -91,8 +99,15 @@ def random_subset(data: ImageArraySet, fraction: float, seed: int, purpose: str)
 
 
 def concat_sets(*sets: ImageArraySet) -> ImageArraySet:
-    """The union of image sets that share the class count and normalisation."""
-    return sets[0].concat(*sets[1:])
+    """The union of image sets that share the class count and normalisation (budget-tracked when any part is:
+    :func:`unlearnbench.methods.accounting.concat`)."""
+    return accounting.concat(*sets)
+
+
+def retain_for_epoch(task: UnlearnTask, fraction: float, epoch: int) -> ImageArraySet:
+    """The retain data of one epoch: all of D_r when ``fraction`` is 1 (the published recipes), else a fresh
+    seeded random ``fraction`` of it every epoch (a budget cap; never one fixed subset reused every epoch)."""
+    return random_subset(task.retain, fraction, task.seed, f"retain/{epoch}")
 
 
 def random_other_labels(labels: np.ndarray, gen: torch.Generator, pool: Sequence[int]) -> np.ndarray:
@@ -151,7 +166,9 @@ def gradient_statistics(model: torch.nn.Module, data: ImageArraySet, *, batch_si
     """Σ over mini-batches of ``statistic(∇θ mean-CE(batch))`` per parameter, in eval mode, no augmentation.
 
     Returns ``(sums, number_of_batches)``; BN running statistics are not touched (eval mode). ``sign``
-    multiplies the loss (SalUn differentiates −CE). A non-finite loss raises ``Diverged``.
+    multiplies the loss (SalUn differentiates −CE). A non-finite loss raises ``Diverged``. Computed in
+    float32 without autocast, as the reference implementations (SalUn ``generate_mask.py``, SSD
+    ``ssd.py::calc_importance``): a squared bf16 gradient loses the small importances SSD's ratio compares.
     """
     was_training = model.training
     model.eval()
@@ -160,8 +177,7 @@ def gradient_statistics(model: torch.nn.Module, data: ImageArraySet, *, batch_si
     batches = 0
     for x, y in data.batches(batch_size, shuffle=False, device=device):
         model.zero_grad(set_to_none=True)
-        with autocast(device):
-            loss = sign * F.cross_entropy(model(x), y)
+        loss = sign * F.cross_entropy(model(x).float(), y)
         check_finite(loss, 0)
         loss.backward()
         for n, p in params:
@@ -210,8 +226,18 @@ def sgd_optimizer(params, *, lr: float, momentum: float, weight_decay: float) ->
 
 
 def monitor_accuracies(model: torch.nn.Module, task: UnlearnTask) -> dict[str, float]:
-    """``{<name>_acc: accuracy}`` for every set in ``task.monitor``."""
-    return {f"{name}_acc": accuracy(model, subset, task.device) for name, subset in task.monitor.items()}
+    """``{<name>_acc: accuracy}`` for every set in ``task.monitor``; timed as monitoring, not as the method."""
+    with task.counters.monitoring():
+        return {f"{name}_acc": accuracy(model, subset, task.device) for name, subset in task.monitor.items()}
+
+
+def timed_monitor(task: UnlearnTask, monitor: Callable[[], dict[str, float]]) -> Callable[[], dict[str, float]]:
+    """``monitor`` timed into ``task.counters.monitor_seconds``."""
+    def timed() -> dict[str, float]:
+        with task.counters.monitoring():
+            return monitor()
+
+    return timed
 
 
 class UnlearnLoop:
@@ -230,7 +256,8 @@ class UnlearnLoop:
 
     ``step`` raises :class:`~unlearnbench.training.Diverged` on a non-finite loss. Hooks:
     ``after_backward(model)`` may edit gradients, ``after_step(optimizer)`` runs after each step;
-    ``monitor()`` replaces the per-epoch :func:`monitor_accuracies` (e.g. from cached features).
+    ``monitor()`` replaces the per-epoch :func:`monitor_accuracies` (e.g. from cached features). Either is
+    timed as monitoring (``task.counters``), outside the method's wall time and the epoch's ``seconds``.
     """
 
     def __init__(self, model: torch.nn.Module, task: UnlearnTask, optimizer: torch.optim.Optimizer, *, desc: str,
@@ -239,7 +266,7 @@ class UnlearnLoop:
                  monitor: Callable[[], dict[str, float]] | None = None):
         self.model, self.task, self.optimizer, self.desc = model, task, optimizer, desc
         self.after_backward, self.after_step = after_backward, after_step
-        self.monitor = monitor or (lambda: monitor_accuracies(model, task))
+        self.monitor = timed_monitor(task, monitor) if monitor else (lambda: monitor_accuracies(model, task))
         self.curve: list[dict] = []
         self.steps = self.images = 0
         self._sums: dict[str, float] = defaultdict(float)

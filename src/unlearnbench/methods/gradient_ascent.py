@@ -17,14 +17,17 @@ class GradientAscent(UnlearningMethod):
     """GA / NegGrad: maximise the cross-entropy of the forget set, i.e. minimise −CE(f_θ(x_f), y_f).
 
     Thudi et al. 2022, "Unrolling SGD: Understanding Factors Influencing Machine Unlearning" (EuroS&P);
-    Golatkar et al. 2020, "Eternal Sunshine of the Spotless Net" (CVPR, the NegGrad baseline); recipe of the
-    SalUn / l1-sparse code (``GA.py``): SGD momentum 0.9, weight decay 5e-4, constant lr, 5 epochs over D_f.
-    The retain set is not used, so nothing bounds the damage to D_r (no retain-accuracy promise).
+    Golatkar et al. 2020, "Eternal Sunshine of the Spotless Net" (CVPR, the NegGrad baseline). Recipe of the
+    SalUn / l1-sparse code (github.com/OPTML-Group/Unlearn-Saliency ``Classification/unlearn/GA.py`` L44-130,
+    ``loss = -criterion(output, target)`` L118 on the forget loader, train mode L51): lr 1e-4 for 5 epochs
+    (OPTML-Group/Unlearn-Sparse ``README.MD`` L74), batch 256 (``arg_parser.py`` L69), SGD momentum 0.9 and
+    weight decay 5e-4 (L71-72), constant lr (``impl.py`` L95-97), crop + flip augmentation. Full passes
+    over D_f; the retain set is not used, so nothing bounds the damage to D_r (no retain-accuracy promise).
 
-    Deviation: batch 32 instead of 256, so that the ≈500 forget images of the embedded default give
-    16 steps per epoch rather than 2 (the reference's 4.5k CIFAR-10 forget images give 18). Note that in
-    train mode on forget-only batches the BatchNorm running statistics drift to the forget classes' — as
-    in the reference code — which by itself changes predictions on every class.
+    In train mode on forget-only batches the BatchNorm running statistics drift to the forget classes' — as
+    in the reference code — which by itself changes predictions on every class. Small data: with batch 256
+    a forget set of a few hundred images gives one or two steps per epoch; the embedded config sets a
+    smaller batch (config.yaml, docs/methods.md).
     """
 
     #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
@@ -32,7 +35,7 @@ class GradientAscent(UnlearningMethod):
 
     epochs: int = hparam(5, ge=1, help="passes over the forget set (reference: 5)")
     lr: float = hparam(1e-4, gt=0, help="constant SGD learning rate (reference: 1e-4)")
-    batch_size: int = hparam(32, ge=1, help="forget mini-batch size (reference: 256)")
+    batch_size: int = hparam(256, ge=1, help="forget mini-batch size (reference: 256)")
     momentum: float = hparam(0.9, ge=0, lt=1, help="SGD momentum")
     weight_decay: float = hparam(5e-4, ge=0, help="SGD weight decay")
     augment: bool = hparam(True, help="CIFAR random-crop + flip augmentation")

@@ -16,8 +16,9 @@ def saliency_mask(model: torch.nn.Module, task: UnlearnTask, *, ratio: float,
     """m = 1[|∇θ ℓ_f(θ_o)| among the top ``ratio`` of all weights], ranked globally over every parameter.
 
     ``∇θ ℓ_f`` is the gradient of the forget-set loss at the original weights, summed over mini-batches
-    of batch-mean CE (as SalUn's ``generate_mask.py``, eval mode, which differentiates −CE; the sign does
-    not change the magnitude). Exactly ``int(ratio · #weights)`` entries are selected (stable ranking).
+    of batch-mean CE in eval mode, in float32 (SalUn's ``generate_mask.py`` L25-48, which differentiates −CE
+    and takes no optimizer step between batches; the sign does not change the magnitude). Exactly
+    ``int(ratio · #weights)`` entries are selected (stable ranking; their L57-79 rank the same way).
     """
     sums, _ = gradient_statistics(model, task.forget, batch_size=batch_size, device=task.device,
                                   statistic=lambda g: g, sign=-1.0)
@@ -49,16 +50,18 @@ class SalUn(RandomLabel):
 
     Non-salient weights stay bit-identical: their gradients are zeroed after ``backward`` and, because SGD
     weight decay and momentum would still move them, their values are restored and their momentum
-    buffers cleared after every step (as the ``_restore_masked_params`` of the SalUn code). BatchNorm
-    running statistics are buffers, not weights, and do follow the training batches.
-
-    Deviations: the gradient is taken at θ_o for every batch (their mask script also takes an optimizer
-    step between batches, which the paper's definition does not); budget as :class:`RandomLabel`.
+    buffers cleared after every step (as ``_apply_mask_to_grads`` / ``_restore_masked_params`` of the SalUn
+    code, ``unlearn/RL.py`` L11-34). BatchNorm running statistics are buffers, not weights, and do follow
+    the training batches. Defaults: RL's recipe (:class:`RandomLabel`) with lr 0.013 and 10 epochs, the
+    SalUn command of their README (``Classification/README.md`` L34, mask ``with_0.5.pt``); the saliency
+    batch is their ``--batch_size`` 256. The log records ``mask_fraction`` (= ``selected_fraction`` in
+    the result rows). Sources and deviations: docs/methods.md.
     """
 
     #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
     tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (1e-3, 3e-3), "mask_ratio": (0.5, 0.7)}
 
+    lr: float = hparam(0.013, gt=0, help="constant SGD learning rate (SalUn README: 0.013 with mask 0.5)")
     mask_ratio: float = hparam(0.5, gt=0, le=1, help="fraction of weights (global top |gradient|) that is updated")
     saliency_batch_size: int = hparam(256, ge=1, help="batch size of the forget-gradient pass (SalUn: 256)")
 
@@ -66,5 +69,5 @@ class SalUn(RandomLabel):
         mask = saliency_mask(model, task, ratio=self.mask_ratio, batch_size=self.saliency_batch_size)
         model, log = self.train_random_labels(model, task, mask=ParameterMask(model, mask))
         selected = sum(int(m.sum()) for m in mask.values())
-        log["mask_fraction"] = selected / max(1, sum(m.numel() for m in mask.values()))
+        log["mask_fraction"] = log["selected_fraction"] = selected / max(1, sum(m.numel() for m in mask.values()))
         return model, log

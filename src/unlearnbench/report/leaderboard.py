@@ -3,8 +3,11 @@
 Columns: forget-train / forget-test / retain-test accuracy, MIA (SVC), pre-logit CKA to the original and to
 the retrained model (forget-train), downstream k-NN per downstream set, linear-probe recovery (forget-test),
 ``gap_logit``, ``gap_repr``, ``harmonic`` (see :mod:`unlearnbench.aggregate`), the verdict
-(:mod:`unlearnbench.report.verdicts`), status and wall time (mean over seeds of the checkpoint sidecars'
-``wall_time_s``; the original model's is its one training run).
+(:mod:`unlearnbench.report.verdicts`), status, wall time (mean over seeds of the checkpoint sidecars'
+``wall_time_s``: the method alone, per-epoch monitoring excluded; the original model's is its one training
+run) and the budget: images of the forget / retain set the method forwarded (mean over seeds of the
+sidecars' ``forget_images_seen`` / ``retain_images_seen``; "—" for the references). A no-op status (the
+method changed no weight) carries the sidecar's reason, e.g. SSD selecting no parameter.
 
 Rows: ``retrain`` first (the reference), then by harmonic score, best first; methods without a score last.
 Every method the config expects in a scenario gets a row even when it has no results (status ``missing``);
@@ -19,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from unlearnbench.aggregate import summarise_status
 from unlearnbench.atomic import atomic_path, write_text
 from unlearnbench.report import layout
 from unlearnbench.report.sources import REFERENCES, ReportData
@@ -32,8 +36,8 @@ QUANTITIES = [("forget_train_acc", "forget-train acc"), ("forget_test_acc", "for
               ("cka_to_original", "CKA→original"), ("cka_to_retrain", "CKA→retrain"),
               ("knn_{ds}", "k-NN {ds}"), ("probe_forget_test", "probe recovery"), ("gap_logit", "gap logit"),
               ("gap_repr", "gap repr"), ("harmonic", "harmonic")]
-INFO = ["method", "algorithm", "verdict", "verdict_reason", "status", "n_seeds", "wall_time_s", "forget_tol",
-        "cka_threshold"]
+INFO = ["method", "algorithm", "verdict", "verdict_reason", "status", "n_seeds", "wall_time_s", "forget_images_seen",
+        "retain_images_seen", "forget_tol", "cka_threshold"]
 
 
 def quantities(downstream: list[str]) -> list[tuple[str, str]]:
@@ -44,9 +48,23 @@ def quantities(downstream: list[str]) -> list[tuple[str, str]]:
 
 
 def run_status(runs: pd.DataFrame) -> str:
-    """A method's status from its sidecars, in the summary's wording."""
-    bad = int((runs["status"] != "ok").sum())
-    return "ok" if bad == 0 else f"diverged ({bad}/{len(runs)} runs)"
+    """A method's status from its sidecars, in the summary's wording (``aggregate.summarise_status``)."""
+    return summarise_status(runs["status"])
+
+
+def with_no_op_reason(status: str, runs: pd.DataFrame) -> str:
+    """``no-op (k/n runs)`` + ``: <reason>`` from the sidecars (the first run's reason) when they give one."""
+    if not status.startswith("no-op") or "no_op_reason" not in runs or ":" in status:
+        return status
+    reasons = [r for r in runs["no_op_reason"].fillna("") if r]
+    return f"{status}: {reasons[0]}" if reasons else status
+
+
+def run_means(runs: pd.DataFrame, column: str, methods: list[str]) -> list[float]:
+    """Mean over seeds of a sidecar column per method (NaN where absent)."""
+    if column not in runs:
+        return [math.nan] * len(methods)
+    return pd.to_numeric(runs[column], errors="coerce").groupby(runs["method"]).mean().reindex(methods).tolist()
 
 
 def scenario_kind(data: ReportData, scenario: str) -> str:
@@ -66,6 +84,7 @@ def scenario_table(data: ReportData, scenario: str, th: Rule = DEFAULT_RULE) -> 
     status = {m: str(g["status"].iloc[0]) for m, g in by_method}
     status.update({m: run_status(g) for m, g in runs.groupby("method") if m not in status})
     status.update({m: "missing" for m in methods if m not in status})
+    status.update({m: with_no_op_reason(st, runs[runs["method"] == m]) for m, st in status.items()})
     means = means.reindex(methods)
     verdicts = scenario_verdicts(s, status, kind=scenario_kind(data, scenario), downstream=data.downstream(), rule=th)
     refs = {r: est for r, est in estimates(s).items() if r in layout.REFERENCE_ROWS}
@@ -78,6 +97,8 @@ def scenario_table(data: ReportData, scenario: str, th: Rule = DEFAULT_RULE) -> 
         "status": [status[m] for m in methods],
         "n_seeds": [int(by_method.get_group(m)["n_seeds"].max()) if m in by_method.groups else 0 for m in methods],
         "wall_time_s": runs.groupby("method")["wall_time_s"].mean().reindex(methods).to_numpy(),
+        "forget_images_seen": run_means(runs, "forget_images_seen", methods),
+        "retain_images_seen": run_means(runs, "retain_images_seen", methods),
         "forget_tol": verdicts.loc[methods, "forget_tol"].to_numpy(),
         "cka_threshold": cka_threshold(refs),
     })
@@ -105,6 +126,13 @@ def fmt_value(mean: float, ci: float = math.nan, digits: int = 3) -> str:
     return f"{mean:.{digits}f}"
 
 
+def fmt_count(n: float) -> str:
+    """An image count: ``812``, ``36.0k``, ``1.28M``; ``—`` when missing."""
+    if n is None or not math.isfinite(n):
+        return MISSING
+    return f"{n:.0f}" if n < 10_000 else f"{n / 1e3:.1f}k" if n < 1e6 else f"{n / 1e6:.2f}M"
+
+
 def fmt_seconds(s: float) -> str:
     if s is None or not math.isfinite(s):
         return MISSING
@@ -122,6 +150,10 @@ def display_table(table: pd.DataFrame, downstream: list[str]) -> pd.DataFrame:
     out["seeds"] = [str(n) if n else MISSING for n in table["n_seeds"]]
     out["status"] = table["status"]
     out["wall time"] = [fmt_seconds(s) for s in table["wall_time_s"]]
+    out["images seen (forget / retain)"] = [
+        MISSING if not (math.isfinite(f) or math.isfinite(r)) else f"{fmt_count(f)} / {fmt_count(r)}"
+        for f, r in zip(table.get("forget_images_seen", [math.nan] * len(table)),
+                        table.get("retain_images_seen", [math.nan] * len(table)))]
     out["why"] = table["verdict_reason"]
     return out
 

@@ -3,8 +3,10 @@
 * ``summary`` — ``results/summary.parquet`` from :mod:`unlearnbench.aggregate` (means, ci95 over seeds).
 * ``layer_cka`` — the per-layer linear CKA rows of ``results/results.parquet`` (biased, forget-train), the
   only raw rows the report needs; read with a Parquet filter so large result tables stay cheap.
-* ``runs`` — one row per (scenario, seed, method) from the checkpoint sidecars: ``status`` and
-  ``wall_time_s``. The original model is one checkpoint shared by every scenario.
+* ``runs`` — one row per (scenario, seed, method) from the checkpoint sidecars: ``status``,
+  ``wall_time_s``, the unlearning budget ``forget_images_seen`` / ``retain_images_seen`` and a no-op's
+  ``no_op_reason`` (NaN / empty for the references). The original model is one checkpoint shared by every
+  scenario.
 * ``curves`` — the per-epoch ``curve`` of every sidecar in long form (phase ``training`` for the
   references, ``unlearning`` for methods).
 * ``scenarios`` — per scenario its ``kind`` (``random``/``top``/``samples``) and the methods expected in
@@ -27,6 +29,8 @@ from unlearnbench.report import layout
 from unlearnbench.report.layout import REFERENCE_ROWS
 
 REFERENCES = ("original", "retrain")  # the two models every method is compared with (CKA references)
+#: budget columns of ``runs`` (sidecar keys written by unlearning runs; NaN for the references)
+RUN_BUDGET = ("forget_images_seen", "retain_images_seen")
 PRE = "pre_logits"
 #: curve keys that are bookkeeping, not a learning curve
 CURVE_SKIP = {"epoch", "lr", "seconds", "img_per_s"}
@@ -42,7 +46,8 @@ class ReportData:
     summary: pd.DataFrame
     scenarios: dict[str, dict[str, Any]]
     runs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["scenario", "seed", "method",
-                                                                             "status", "wall_time_s"]))
+                                                                             "status", "wall_time_s", *RUN_BUDGET,
+                                                                             "no_op_reason"]))
     curves: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["scenario", "seed", "method",
                                                                                "phase", "epoch", "key", "value"]))
     layer_cka: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["scenario", "seed", "method",
@@ -93,7 +98,8 @@ def load_runs(sidecars: Mapping[tuple[str, int, str], str | Path]) -> tuple[pd.D
         if meta is None:
             continue
         key = {"scenario": scenario, "seed": int(seed), "method": method}
-        runs.append({**key, "status": meta.get("status", "ok"), "wall_time_s": _finite(meta.get("wall_time_s"))})
+        runs.append({**key, "status": meta.get("status", "ok"), "wall_time_s": _finite(meta.get("wall_time_s")),
+                     **{k: _finite(meta.get(k)) for k in RUN_BUDGET}, "no_op_reason": meta.get("no_op_reason") or ""})
         phase = "training" if method in REFERENCE_ROWS else "unlearning"
         before = (meta.get("accuracy_before") or {}) if phase == "unlearning" else {}
         curves += [{**key, "phase": phase, "epoch": 0, "key": f"{k}_acc", "value": _finite(v)}

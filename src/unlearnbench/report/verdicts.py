@@ -15,7 +15,9 @@ construction, so K is what "kept" looks like once seed noise is accounted for.
 Rules, in order of precedence (the first that applies wins):
 
 1. ``reference`` — the original, original′ and retrained rows themselves.
-2. ``diverged`` — the method's status is not ``ok`` (NaN/inf loss or weights in any seed).
+2. ``diverged`` — the method's status is not ``ok`` (NaN/inf loss or weights in any seed). A method that
+   changed no weight in some seed (status ``no-op (k/n runs)``, e.g. SSD selecting no parameter) gets ``—``
+   with that status as the reason: an unchanged model is never a success, whatever its numbers.
 3. ``did not forget`` — the forget accuracy differs from R's beyond the noise band. The forget accuracy is
    ``forget_test_acc`` for class forgetting (the retrained model never saw the classes) and
    ``forget_train_acc`` for sample forgetting (only the forgotten images themselves can tell).
@@ -155,7 +157,12 @@ def verdict(method: str, est: Estimates | None, status: str, *, refs: Mapping[st
         return REFERENCE, ("seed-noise floor: the original's recipe from another seed" if method == "original_prime"
                            else "reference model")
     if status != "ok":
-        return (DIVERGED, status) if status.startswith("diverged") else (UNDETERMINED, f"status {status}")
+        if status.startswith("diverged"):
+            return DIVERGED, status
+        if status.startswith("no-op"):
+            return UNDETERMINED, (status if ":" in status
+                                  else f"{status}: the method changed no weight, nothing was unlearned")
+        return UNDETERMINED, f"status {status}"
     est, retrain = est or {}, refs.get("retrain") or {}
     fq = forget_quantity(kind)
     m, r = _mean(est, fq), _mean(retrain, fq)
