@@ -41,6 +41,18 @@ def snakemake(workdir: Path, *args: str, configfile: str = "configs/quick.yaml",
     return proc
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models run fastest single-threaded (and do not oversubscribe a shared 2-core machine); test
+    modules of tiny method runs use it with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def quick_run(tmp_path_factory) -> Path:
     """configs/quick.yaml run once through the whole default target; returns the work directory."""

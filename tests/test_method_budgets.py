@@ -33,12 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 N_FORGET, N_RETAIN, CLASSES = 24, 72, 4
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_task(seed: int = 3, monitor: bool = False) -> UnlearnTask:

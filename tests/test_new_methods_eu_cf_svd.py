@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from test_methods import CPU, build_problem, state  # the shared tiny problem (helpers only)
+from test_methods import CPU, TINY, build_problem, state  # the shared tiny problem and its fast settings
 from unlearnbench.methods import METHODS, create_method, grid_points, method_module, method_schema
 from unlearnbench.methods.common import make_generator
 from unlearnbench.methods.eu_k import count_weight_layers, last_k_layers, reinitialise, sgdr_lr
@@ -22,17 +22,9 @@ from unlearnbench.training import accuracy
 NEW = ("eu_k", "cf_k", "svd_forget")
 MODULES = {"eu_k": "unlearnbench.methods.eu_k", "cf_k": "unlearnbench.methods.cf_k",
            "svd_forget": "unlearnbench.methods.svd_forget"}
-# fast settings for the 144-image retain set (the algorithms unchanged)
-TINY = {"eu_k": dict(epochs=3), "cf_k": dict(epochs=3),
-        "svd_forget": dict(samples=90)}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
