@@ -337,7 +337,7 @@ def preset_workdir(tmp_path_factory) -> Path:
     ("cifar100", {"prepare_data": 2, "train_original": 1, "train_retrain": 9, "select_forget_set": 3}),
     ("imagenet", {"prepare_data": 4, "train_original": 1, "train_retrain": 4, "select_forget_set": 4}),
     ("cifar10", {"prepare_data": 2, "train_original": 1, "train_original_prime": 3, "train_retrain": 6,
-                 "unlearn": 81, "select_forget_set": 2}),
+                 "unlearn": 90, "select_forget_set": 2}),
 ])
 def test_preset_dry_runs_on_stand_in_data(preset_workdir, preset, counts):
     proc = snakemake(preset_workdir, "--dry-run", configfile=f"configs/{preset}.yaml")

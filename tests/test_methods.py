@@ -43,6 +43,9 @@ TINY = {
     "eu_k": dict(epochs=3),
     "cf_k": dict(epochs=3),
     "svd_forget": dict(samples=90),
+    "delete": dict(epochs=5, lr=0.01, batch_size=16),
+    "scar": dict(epochs=4, lr=2e-3, batch_size=64, surrogate_batch_size=64, surrogate_steps=3),
+    "unsir": dict(noise_steps=20, noise_copies=60, batch_size=32, impair_lr=0.02, repair_lr=0.002),
 }
 # Methods that train on (or protect) the retain set promise to keep it; gradient ascent does not.
 RETAIN_FLOOR = {name: 0.8 for name in TINY if name != "gradient_ascent"}
