@@ -42,7 +42,7 @@ def test_every_shipped_config_validates(tmp_path, monkeypatch):
         if path.name == "schema.yaml":
             continue
         cfg = load_yaml(path)
-        write_for_config(cfg, tmp_path)
+        write_for_config(cfg, tmp_path, skip_existing=True)  # cifar10's downstream is cifar100's folder
         validate_config(cfg)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from unlearnbench.aggregate import per_seed_summary
+from unlearnbench.atomic import file_sha256
 from unlearnbench.evaluation import EvaluationError, evaluate_model
 from unlearnbench.results import COLUMNS, SCHEMA, read_results
 
@@ -92,7 +94,9 @@ def test_nan_features_give_nan_rows_not_a_crash(quick_out, tmp_path):
     for ev, path in list(feats["model"].items()):
         arrays = {k: (np.full_like(v, np.nan) if v.dtype.kind == "f" else v) for k, v in load_file(path).items()}
         save_file(arrays, str(tmp_path / f"{ev}.safetensors"))
-        shutil.copy(path + ".json", tmp_path / f"{ev}.safetensors.json")
+        meta = json.loads(Path(path + ".json").read_text())  # the sidecar of the NaN file: its own digest
+        meta["sha256"] = file_sha256(tmp_path / f"{ev}.safetensors")
+        (tmp_path / f"{ev}.safetensors.json").write_text(json.dumps(meta))
         feats["model"][ev] = str(tmp_path / f"{ev}.safetensors")
     rows = _evaluate(quick_out, tmp_path, feats)
     assert len(rows) > 0 and rows["value"].isna().all()
