@@ -3,7 +3,6 @@ errors for inconsistent inputs, NaN features from a diverged model become rows w
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from pathlib import Path
 
