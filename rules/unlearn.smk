@@ -20,9 +20,15 @@ def method_code(script):
     return lambda w: stage_code(script, method_module(config["methods"][w.method]["algorithm"]))
 
 
+def surrogate_input(w):
+    """The prepared downstream dataset an instance names as surrogate data (`surrogate_set`), if any."""
+    name = config["methods"][w.method].get("surrogate_set")
+    return {"surrogate": data_files(name)["npz"]} if name else {}
+
+
 def unlearn_inputs(w):
     inputs = {"original": checkpoint("original"), "original_meta": checkpoint("original") + ".json",
-              **data_files("upstream"), "forget": forget_set(w.scenario)}
+              **data_files("upstream"), "forget": forget_set(w.scenario), **surrogate_input(w)}
     if tuned(w.method):
         inputs["tuning"] = tuning_file(w.scenario, w.method)
     return inputs
@@ -35,6 +41,7 @@ rule tune:
         retrain=lambda w: checkpoint(f"retrain/{w.scenario}/seed{SEEDS[0]}"),
         **data_files("upstream"),
         forget=forget_set("{scenario}"),
+        unpack(surrogate_input),
     output:
         tuning_file("{scenario}", "{method}"),
     params:

@@ -242,3 +242,34 @@ def test_nan_loss_reports_diverged(name, problem):
     outcome = run(name, problem, **overrides)
     assert outcome.status == "diverged", outcome.log
     assert "reason" in outcome.log and "wall_time_s" in outcome.log
+
+
+def test_scar_distils_on_the_configured_out_of_distribution_set(problem):
+    """`surrogate: task` reads the images of `methods.<instance>.surrogate_set` (task.surrogate): the run
+    differs from the noise surrogate's, and without a set the error names the key."""
+    from test_methods import blob_images
+
+    task = problem["class"]
+    x, y = blob_images(8, seed=7)  # stand-in natural images of other content
+    ood = ImageArraySet(255 - x, y, 4)
+    with_set = dataclasses.replace(task, surrogate=ood)
+    natural = run("scar", {**problem, "class": with_set}, surrogate="task", epochs=2)
+    noise = run("scar", problem, epochs=2)
+    assert natural.status == "ok" and not all(torch.equal(a, b) for a, b in zip(
+        state(natural.model).values(), state(noise.model).values()))
+    with pytest.raises(ValueError, match="surrogate_set"):
+        run("scar", problem, surrogate="task", epochs=1)
+
+
+def test_surrogate_set_must_name_a_downstream_dataset():
+    import yaml
+
+    from conftest import REPO
+    from unlearnbench.config import ConfigError, validate_config
+
+    cfg = yaml.safe_load((REPO / "configs" / "quick.yaml").read_text())
+    cfg["methods"]["scar"] = {"algorithm": "scar", "surrogate": "task", "surrogate_set": "unrelated"}
+    validate_config(cfg)
+    cfg["methods"]["scar"]["surrogate_set"] = "imagenet"
+    with pytest.raises(ConfigError, match=r"methods\.scar\.surrogate_set: unknown downstream dataset 'imagenet'"):
+        validate_config(cfg)

@@ -5,4 +5,5 @@ with logged(snakemake):
     run_unlearning(snakemake.wildcards.method, param(snakemake, "spec"), snakemake.input.original,
                    snakemake.input.npz, snakemake.input.meta, snakemake.input.forget, snakemake.output.ckpt,
                    seed=snakemake.params.seed, threads=snakemake.threads, device=snakemake.params.device,
-                   tuning_json=snakemake.input.get("tuning"), monitor_images=snakemake.params.monitor_images)
+                   tuning_json=snakemake.input.get("tuning"), monitor_images=snakemake.params.monitor_images,
+                   surrogate_npz=snakemake.input.get("surrogate"))

@@ -163,6 +163,9 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
     kinds = {s["name"]: s["kind"] for s in cfg["scenarios"]}
     for inst, spec in cfg["methods"].items():
         cls = METHODS[spec["algorithm"]]
+        if "surrogate_set" in spec and spec["surrogate_set"] not in cfg["data"]["downstream"]:
+            raise ConfigError(f"methods.{inst}.surrogate_set: unknown downstream dataset {spec['surrogate_set']!r}; "
+                              f"configured: {sorted(cfg['data']['downstream'])}")
         for sc in spec.get("scenarios", []):
             if sc not in kinds:
                 raise ConfigError(f"methods.{inst}.scenarios: unknown scenario {sc!r}; configured: {sorted(kinds)}")

@@ -269,11 +269,14 @@ __all__ = ["prepare_data", "train_reference", "import_original", "select_forget_
 
 
 def _unlearning_task(original_ckpt: str | Path, data_npz: str | Path, forget_json: str | Path, *, seed: int,
-                     threads: int, device: str, monitor_test: bool = True, monitor_images: int | None = None):
+                     threads: int, device: str, monitor_test: bool = True, monitor_images: int | None = None,
+                     surrogate_npz: str | Path | None = None):
     """Seed torch, load the original model and build the :class:`UnlearnTask` of a forget set.
 
     ``monitor_test=False`` leaves the test splits out of the per-epoch monitoring (the tune stage never
-    reads them, not even for logging); ``monitor_images`` caps each monitored split (:func:`monitored`)."""
+    reads them, not even for logging); ``monitor_images`` caps each monitored split (:func:`monitored`);
+    ``surrogate_npz`` (a prepared downstream dataset: ``methods.<instance>.surrogate_set``) gives
+    ``task.surrogate``, its training images, prepared for the model like the upstream data."""
     from unlearnbench.methods import UnlearnTask
     from unlearnbench.training import prepare_model, setup_torch
 
@@ -291,14 +294,16 @@ def _unlearning_task(original_ckpt: str | Path, data_npz: str | Path, forget_jso
             monitor["forget_test"] = test_set.subset(idx["forget_test"])
     task = UnlearnTask(forget=train_set.subset(idx["forget_train"]), retain=train_set.subset(idx["retain_train"]),
                        num_classes=ds.num_classes, forget_classes=list(fs.forget_classes) if fs.forget_classes
-                       else None, device=dev, seed=seed, monitor=monitored(monitor, monitor_images, seed))
+                       else None, device=dev, seed=seed, monitor=monitored(monitor, monitor_images, seed),
+                       surrogate=load_prepared(surrogate_npz).for_model(model).split("train") if surrogate_npz
+                       else None)
     return dev, model, original_meta, ds, fs, task
 
 
 def run_unlearning(instance: str, spec: dict[str, Any], original_ckpt: str | Path, data_npz: str | Path,
                    data_json: str | Path, forget_json: str | Path, out_ckpt: str | Path, *, seed: int,
                    threads: int, device: str, tuning_json: str | Path | None = None,
-                   monitor_images: int | None = None) -> None:
+                   monitor_images: int | None = None, surrogate_npz: str | Path | None = None) -> None:
     """Apply one method instance to the original model for one scenario and seed; record its status.
 
     With ``tuning_json`` (the tune stage's selection for this instance and scenario) the chosen grid point
@@ -319,7 +324,8 @@ def run_unlearning(instance: str, spec: dict[str, Any], original_ckpt: str | Pat
     with phase("load"):
         dev, model, original_meta, ds, fs, task = _unlearning_task(original_ckpt, data_npz, forget_json, seed=seed,
                                                                    threads=threads, device=device,
-                                                                   monitor_images=monitor_images)
+                                                                   monitor_images=monitor_images,
+                                                                   surrogate_npz=surrogate_npz)
     monitor = task.monitor
     with phase("compute"):
         before = {name: accuracy(model, subset, dev) for name, subset in monitor.items()}
@@ -349,7 +355,8 @@ TUNING_CRITERION = ("|acc(forget) - acc_retrain(forget)| + |acc(retain_val) - ac
 
 def tune_method(instance: str, spec: dict[str, Any], original_ckpt: str | Path, retrain_ckpt: str | Path,
                 data_npz: str | Path, forget_json: str | Path, out_json: str | Path, *, seed: int, threads: int,
-                device: str, monitor_images: int | None = None) -> dict[str, Any]:
+                device: str, monitor_images: int | None = None,
+                surrogate_npz: str | Path | None = None) -> dict[str, Any]:
     """Select one method instance's hyper-parameters for one scenario on logits only (see docs/tuning.md).
 
     Every point of the instance's grid (:func:`unlearnbench.methods.grid_points`) is a real unlearning
@@ -366,7 +373,8 @@ def tune_method(instance: str, spec: dict[str, Any], original_ckpt: str | Path, 
         raise ValueError(f"methods.{instance}: nothing to tune (no grid, or tune: false)")
     for point in points:
         create_method(instance, {**spec, **point})  # every point valid before any run
-    load = dict(seed=seed, threads=threads, device=device, monitor_test=False, monitor_images=monitor_images)
+    load = dict(seed=seed, threads=threads, device=device, monitor_test=False, monitor_images=monitor_images,
+                surrogate_npz=surrogate_npz)
     with phase("load"):
         dev, _, _, ds, fs, task = _unlearning_task(original_ckpt, data_npz, forget_json, **load)
         val = ds.split("val")

@@ -34,7 +34,7 @@ RESERVED = REFERENCE_ROWS  # instance and algorithm names taken by the reference
 #: most points a tuning grid may have (a config override included): each point is a full unlearning run
 MAX_GRID_POINTS = 12
 #: keys of a method's config block that are not hyper-parameters
-BLOCK_KEYS = ("algorithm", "scenarios", "grid", "tune")
+BLOCK_KEYS = ("algorithm", "scenarios", "grid", "tune", "surrogate_set")
 #: outcome of a run: finished and changed the model | NaN/inf loss or weights | finished without changing a
 #: single weight or buffer (nothing was unlearned, e.g. SSD selecting no parameter) — never reported as success
 STATUSES = ("ok", "diverged", "no_op")
@@ -84,6 +84,8 @@ class UnlearnTask:
     seed: int
     monitor: dict[str, ImageArraySet] = field(default_factory=dict)  # logged each epoch (e.g. forget/retain acc)
     counters: RunCounters = field(default_factory=RunCounters)
+    #: out-of-distribution images a method may use as surrogate data (methods.<instance>.surrogate_set)
+    surrogate: ImageArraySet | None = None
 
 
 @dataclass
@@ -231,7 +233,11 @@ def method_schema(cls: type[UnlearningMethod]) -> dict[str, Any]:
                                       "description": "tuning grid (hyper-parameter → values) replacing the "
                                                      "algorithm's own; see tuning"},
                              "tune": {"type": "boolean", "default": True,
-                                      "description": "false: keep this instance's hyper-parameters fixed"}}
+                                      "description": "false: keep this instance's hyper-parameters fixed"},
+                             "surrogate_set": {"type": "string",
+                                               "description": "a configured downstream dataset whose training "
+                                                              "images the method may use as surrogate "
+                                                              "out-of-distribution data (task.surrogate; SCAR)"}}
     for f in dataclasses.fields(cls):
         py = f.type if isinstance(f.type, type) else {"int": int, "float": float, "bool": bool, "str": str}[str(f.type)]
         p: dict[str, Any] = {"type": _JSON_TYPES[py], "default": f.default, "description": f.metadata.get("help", "")}

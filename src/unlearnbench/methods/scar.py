@@ -9,13 +9,15 @@ import numpy as np
 from unlearnbench._lazy import torch, nn, F, no_grad  # imported when a method runs
 
 from unlearnbench.methods.base import UnlearningMethod, UnlearnTask, hparam, register_method
-from unlearnbench.methods.common import (UnlearnLoop, derive_seed, epoch_batches, make_generator,
+from unlearnbench.methods.common import (UnlearnLoop, derive_seed, endless_batches, epoch_batches, make_generator,
                                          require_class_forgetting, seeded_global_rng)
 from unlearnbench.training import accuracy, autocast
 
-#: surrogate sources that need no download: N(0, 1) in the normalised input space (the reference's
-#: ``subset_gaussian_noise``) or uniform random pixels in [0, 1] normalised like the data
-SURROGATES = ("gaussian_noise", "uniform_noise")
+#: surrogate sources: N(0, 1) in the normalised input space (the reference's ``subset_gaussian_noise``),
+#: uniform random pixels in [0, 1] normalised like the data (neither needs a download), or ``task`` — the
+#: training images of the configured out-of-distribution set (``methods.<instance>.surrogate_set``: a
+#: downstream dataset; the paper's setting with natural images)
+SURROGATES = ("gaussian_noise", "uniform_noise", "task")
 #: |x| below this is treated as 0 by the Tukey power transform (finite gradient at 0)
 TUKEY_EPS = 1e-6
 
@@ -197,8 +199,9 @@ class Scar(UnlearningMethod):
     Surrogate data (``surrogate``): the paper uses 10k ImageNet/COCO images; its ablation uses Gaussian
     noise (``subset_gaussian_noise``: N(0, 1) tensors fed as the normalised input, ``dsets.py`` L200/L208,
     ``generate_random_noise.py``), the default here because it needs no download; ``uniform_noise`` draws
-    uniform random pixels normalised like the data. A real OOD image set is not available to a method
-    today (the task carries no downstream data).
+    uniform random pixels normalised like the data; ``task`` takes the training images of a configured
+    out-of-distribution set — ``methods.<instance>.surrogate_set: <downstream dataset>`` makes the rule
+    load it into ``task.surrogate`` (the paper's setting with natural images).
 
     Noise surrogates and BatchNorm (``freeze_bn``, an addition; default off = the reference's train mode):
     in train mode the BatchNorm running statistics absorb the noise batches and the model collapses
@@ -261,6 +264,11 @@ class Scar(UnlearningMethod):
         forget = task.forget.with_labels(rows)  # the label of a forget sample = its target-class row
         means, inv_covs = means.to(task.device), inv_covs.to(task.device)
         shape = input_shape(task.forget)
+        if self.surrogate == "task" and (task.surrogate is None or len(task.surrogate) == 0):
+            raise ValueError("scar: surrogate 'task' needs an out-of-distribution set: set "
+                             "methods.<instance>.surrogate_set to a configured downstream dataset")
+        natural = (endless_batches(task.surrogate, self.surrogate_batch_size, seed=derive_seed(task.seed, "scar"),
+                                   device=task.device, augment=False) if self.surrogate == "task" else None)
         optimizer = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         loop = UnlearnLoop(model, task, optimizer, desc=type(self).name)
         stopped = None
@@ -274,9 +282,9 @@ class Scar(UnlearningMethod):
                         model.train()
                         if self.freeze_bn:
                             freeze_batchnorm(model)
-                        x_s = surrogate_batch(self.surrogate, self.surrogate_batch_size, shape, task.forget.mean,
-                                              task.forget.std, seed=task.seed, purpose=f"scar/{epoch}/{b}/{k}",
-                                              device=task.device)
+                        x_s = next(natural)[0] if natural is not None else surrogate_batch(
+                            self.surrogate, self.surrogate_batch_size, shape, task.forget.mean, task.forget.std,
+                            seed=task.seed, purpose=f"scar/{epoch}/{b}/{k}", device=task.device)
                         with autocast(task.device):
                             feats = model.forward_head(model.forward_features(x_f), pre_logits=True)
                             with torch.no_grad():
