@@ -34,14 +34,15 @@ def unlearn_inputs(w):
     return inputs
 
 
+def tune_inputs(w):
+    return {"original": checkpoint("original"), "original_meta": checkpoint("original") + ".json",
+            "retrain": checkpoint(f"retrain/{w.scenario}/seed{SEEDS[0]}"), **data_files("upstream"),
+            "forget": forget_set(w.scenario), **surrogate_input(w)}
+
+
 rule tune:
     input:
-        original=checkpoint("original"),
-        original_meta=checkpoint("original") + ".json",
-        retrain=lambda w: checkpoint(f"retrain/{w.scenario}/seed{SEEDS[0]}"),
-        **data_files("upstream"),
-        forget=forget_set("{scenario}"),
-        unpack(surrogate_input),
+        unpack(tune_inputs),
     output:
         tuning_file("{scenario}", "{method}"),
     params:

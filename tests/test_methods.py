@@ -15,6 +15,7 @@ import torch
 from unlearnbench.data.arrays import ImageArraySet
 from unlearnbench.methods import (METHODS, MethodConfigError, UnlearnTask, UnlearningMethod, create_method, grid_points,
                                   method_schema, register_method)
+from unlearnbench.methods.base import BLOCK_KEYS
 from unlearnbench.methods.salun import saliency_mask
 from unlearnbench.models import create_model
 from unlearnbench.training import TrainConfig, accuracy, train_model
@@ -126,7 +127,7 @@ def test_schema_is_derived_from_fields(name):
     cls = METHODS[name]
     schema = method_schema(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    assert set(schema["properties"]) == set(fields) | {"algorithm", "scenarios", "grid", "tune"}
+    assert set(schema["properties"]) == set(fields) | set(BLOCK_KEYS)
     assert schema["properties"]["algorithm"] == {"const": name}
     for key, f in fields.items():
         assert schema["properties"][key]["default"] == f.default

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from test_methods import CPU, FORGET_CLASS, TINY, build_problem, state  # the shared tiny problem
 from unlearnbench.data.arrays import ImageArraySet
 from unlearnbench.methods import METHODS, MethodConfigError, create_method, grid_points, method_schema
+from unlearnbench.methods.base import BLOCK_KEYS
 from unlearnbench.training import accuracy
 
 NEW = ("delete", "scar", "unsir")
@@ -54,7 +55,7 @@ def test_registry_round_trip(name):
     again = create_method(f"my_{name}", {"algorithm": name, **params, "scenarios": ["random2"], "tune": True})
     assert again == default and again.get_params() == params
     schema = method_schema(cls)
-    assert set(schema["properties"]) == set(params) | {"algorithm", "scenarios", "grid", "tune"}
+    assert set(schema["properties"]) == set(params) | set(BLOCK_KEYS)
     for key, value in params.items():
         assert schema["properties"][key]["default"] == value and schema["properties"][key]["description"]
     assert any(str(y) in cls.__doc__ for y in (2023, 2024, 2025)) and "github.com/" in cls.__doc__

@@ -14,6 +14,7 @@ import torch
 
 from test_methods import CPU, TINY, build_problem, state  # the shared tiny problem and its fast settings
 from unlearnbench.methods import METHODS, create_method, grid_points, method_module, method_schema
+from unlearnbench.methods.base import BLOCK_KEYS
 from unlearnbench.methods.common import make_generator
 from unlearnbench.methods.eu_k import count_weight_layers, last_k_layers, reinitialise, sgdr_lr
 from unlearnbench.models import create_model
@@ -55,7 +56,7 @@ def test_registry_round_trip(name):
     assert params == defaults
     assert create_method("again", {"algorithm": name, **params}).get_params() == params
     schema = method_schema(cls)
-    assert set(schema["properties"]) == set(defaults) | {"algorithm", "scenarios", "grid", "tune"}
+    assert set(schema["properties"]) == set(defaults) | set(BLOCK_KEYS)
     assert all(schema["properties"][k]["description"] for k in defaults)
     assert any(str(year) in cls.__doc__ for year in (2022, 2023, 2024)) and "github.com/" in cls.__doc__
     points = grid_points(name, {"algorithm": name})
