@@ -105,3 +105,39 @@ def test_evaluation_is_deterministic(quick_out, tmp_path):
     a = _evaluate(quick_out, tmp_path / "a", _features(quick_out))
     b = _evaluate(quick_out, tmp_path / "b", _features(quick_out))
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_diverged_run_flows_to_rows_summary_and_verdict(quick_out, tmp_path):
+    """run_unlearning on an exploding recipe (NaN loss) writes status `diverged`; evaluation keeps every row
+    with that status (values as computed from the saved weights; non-finite features give NaN rows:
+    test_nan_features_give_nan_rows_not_a_crash); the summary says so and the verdict is `diverged`."""
+    from unlearnbench.aggregate import summarise_seeds
+    from unlearnbench.features import extract_all
+    from unlearnbench.report.verdicts import DIVERGED, verdict
+    from unlearnbench.checkpoints import read_meta
+    from unlearnbench.stages import run_unlearning
+
+    ckpt = tmp_path / "models" / "boom.safetensors"
+    run_unlearning("boom", {"algorithm": "gradient_ascent", "epochs": 3, "lr": 1e12, "batch_size": 8, "tune": False},
+                   quick_out / "models" / "original.safetensors", quick_out / "data" / "upstream.npz",
+                   quick_out / "data" / "upstream.json", quick_out / "forget_sets" / "random1.json", ckpt,
+                   seed=0, threads=2, device="cpu")
+    assert read_meta(ckpt)["status"] == "diverged"
+    feats = _features(quick_out)
+    evalsets = {"train": "upstream", "test": "upstream", "similar": "similar", "unrelated": "unrelated"}
+    outs = [tmp_path / "features" / f"{ev}.safetensors" for ev in evalsets]
+    extract_all(ckpt, [(ev, str(quick_out / "data" / f"{npz}.npz")) for ev, npz in evalsets.items()], outs,
+                threads=2, device="cpu")
+    feats["model"] = {ev: str(out) for ev, out in zip(evalsets, outs)}
+    out = tmp_path / "rows.parquet"
+    evaluate_model(scenario="random1", seed=0, method="boom", algorithm="gradient_ascent", model_ckpt=str(ckpt),
+                   features=feats, forget_json=quick_out / "forget_sets" / "random1.json",
+                   data_npz=quick_out / "data" / "upstream.npz", data_json=quick_out / "data" / "upstream.json",
+                   downstream=["similar", "unrelated"], layers="all", metrics={}, data_seed=0, out=out)
+    rows = read_results(out)
+    assert len(rows) > 20 and set(rows["status"]) == {"diverged"}
+    retrain = read_results(quick_out / "results" / "random1" / "seed0" / "retrain.parquet")
+    summary = summarise_seeds(per_seed_summary(pd.concat([rows, retrain], ignore_index=True)))
+    boom = summary[summary["method"] == "boom"]
+    assert set(boom["status"]) == {"diverged (1/1 runs)"}
+    assert verdict("boom", {}, boom["status"].iloc[0], refs={}, kind="random", downstream=[])[0] == DIVERGED

@@ -173,7 +173,7 @@ def summarise_seeds(per_seed: pd.DataFrame) -> pd.DataFrame:
     out["se"] = np.where(np.isnan(both).all(axis=1), np.nan, np.sqrt(np.nansum(both ** 2, axis=1)))
     out["df"] = _welch_df(out["se_seeds"].to_numpy(), n, out["se_eval"].to_numpy())
     out["ci95"] = t_quantile(out["df"].to_numpy()) * out["se"].to_numpy()
-    status = per_seed.groupby(["scenario", "method"])["status"].agg(summarise_status)
+    status = per_seed.drop_duplicates(RUN).groupby(["scenario", "method"])["status"].agg(summarise_status)
     return out.merge(status.reset_index(), on=["scenario", "method"], how="left")
 
 
