@@ -11,6 +11,7 @@ timm factory.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,14 +71,20 @@ def read_meta(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
     return meta
 
 
-def load_state(path: str | Path) -> dict[str, "torch.Tensor"]:
-    from safetensors.torch import load_file
+def load_state(path: str | Path, *, sha256: str | None = None) -> dict[str, "torch.Tensor"]:
+    """The tensors of a safetensors file, read once; with ``sha256`` (a sidecar's ``weights_sha256``) the
+    bytes read must have that digest (the pair check of :func:`read_meta`, without a second read)."""
+    from safetensors.torch import load
 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    raw = path.read_bytes()
+    if sha256 and hashlib.sha256(raw).hexdigest() != sha256:
+        raise CheckpointError(f"checkpoint {path} does not match its sidecar {path.name}.json (weights of "
+                              "another write): a write was interrupted; rerun the job that makes it")
     try:
-        return load_file(str(path))
+        return load(raw)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint {path} is not a readable safetensors file: {exc}") from None
 
@@ -86,8 +93,11 @@ def load_checkpoint(path: str | Path, device: "str | torch.device" = "cpu") -> t
     """Rebuild the model from the sidecar's arch/num_classes and load the weights (strict)."""
     from unlearnbench.models import create_model
 
-    meta = read_meta(path)
-    state = load_state(path)
+    meta = read_meta(path, verify=False)  # the pair is checked on the bytes load_state reads anyway
+    if not Path(path).is_file():
+        raise CheckpointError(f"checkpoint {path} does not match its sidecar {Path(path).name}.json (weights "
+                              "missing): a write was interrupted; rerun the job that makes it")
+    state = load_state(path, sha256=meta.get(WEIGHTS_DIGEST))
     model = create_model(meta["arch"], num_classes=int(meta["num_classes"]), **meta.get("model_kwargs", {}))
     try:
         model.load_state_dict(state, strict=True)

@@ -2,8 +2,8 @@
 
 - ``config_hash``: SHA-256 of the canonical JSON of a config (sub)tree.
 - ``file_hash``: SHA-256 of a file's bytes (datasets, forget sets).
-- ``code_hash``: SHA-256 of the source of package modules; rules take it as a ``param`` so that editing
-  e.g. the training loop reruns training jobs only (Snakemake does not see edits to imported modules).
+- ``code_hash``: SHA-256 of the source of package modules (the whole package for ``code_version``'s
+  fallback). Rules' ``code`` params come from the import graph instead (:mod:`unlearnbench.codegraph`).
 - ``code_version``: ``git describe`` of the checkout when available, plus the package version.
 - ``package_versions`` / ``device_name``: the software and hardware a number was produced on.
 """

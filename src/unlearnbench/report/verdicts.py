@@ -151,8 +151,10 @@ def _kept(m: float, k: float, r: float, band_mr: float, band_mk: float) -> bool:
 
 
 def verdict(method: str, est: Estimates | None, status: str, *, refs: Mapping[str, Estimates], kind: str,
-            downstream: list[str], rule: Rule = DEFAULT_RULE) -> tuple[str, str]:
-    """(verdict, reason) of one method's estimates against the scenario's references (see module docstring)."""
+            downstream: list[str], rule: Rule = DEFAULT_RULE,
+            separations: list[dict] | None = None) -> tuple[str, str]:
+    """(verdict, reason) of one method's estimates against the scenario's references (see module docstring);
+    ``separations``: the scenario's :func:`separation` when the caller already has it."""
     if method in REFERENCE_ROWS:
         return REFERENCE, ("seed-noise floor: the original's recipe from another seed" if method == "original_prime"
                            else "reference model")
@@ -180,7 +182,7 @@ def verdict(method: str, est: Estimates | None, status: str, *, refs: Mapping[st
         if r_r - m_r > (w := band(est, retrain, rq, rule)):
             return RETAIN_DAMAGED, f"{rq} {m_r:.3f} < retrain {r_r:.3f} − {w:.3f}"
     kept = kept_reference(refs)
-    seps = {s["quantity"]: s for s in separation(refs, kind, rule)}
+    seps = {s["quantity"]: s for s in (separation(refs, kind, rule) if separations is None else separations)}
     informative = []
     for q, for_samples in KEPT_CRITERIA:
         if kind in SAMPLE_KINDS and not for_samples:
@@ -229,10 +231,11 @@ def scenario_verdicts(summary: pd.DataFrame, status: Mapping[str, str], *, kind:
     """Verdicts of every method of one scenario from its summary rows (method, quantity, mean, noise)."""
     est = estimates(summary)
     refs = {r: est.get(r, {}) for r in REFERENCE_ROWS}
+    seps = separation(refs, kind, rule)  # the references' separation is the scenario's, not a method's
     out = []
     for method in sorted(set(est) | set(status)):
         v, why = verdict(method, est.get(method), status.get(method, "missing"), refs=refs, kind=kind,
-                         downstream=downstream, rule=rule)
+                         downstream=downstream, rule=rule, separations=seps)
         fq = forget_quantity(kind)
         tol = band(est.get(method, {}), refs["retrain"], fq, rule) if refs["retrain"] else math.nan
         out.append({"method": method, "verdict": v, "verdict_reason": why, "forget_tol": tol})
