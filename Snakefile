@@ -13,6 +13,7 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/features.smk"
 include: "rules/unlearn.smk"
+include: "rules/attack.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 

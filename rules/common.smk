@@ -6,6 +6,7 @@ from pathlib import Path
 
 from unlearnbench.config import ConfigError, method_scenarios, validate_config
 from unlearnbench.codegraph import closure_hash
+from unlearnbench.report import layout
 from unlearnbench.workflow import run_script
 
 SCRIPTS = Path(workflow.main_snakefile).resolve().parent / "workflow_scripts"
@@ -131,7 +132,7 @@ def all_targets():
     targets = [f"{OUT}/data/{name}_samples.png" for name in DATASETS]
     targets += [checkpoint("original"), *[forget_set(sc) for sc in SCENARIOS]]
     targets += [checkpoint(model) for model in retrain_models()]
-    targets += [f"{OUT}/results/results.parquet", f"{OUT}/results/summary.csv"]
+    targets += [str(layout.results_table(OUT)), str(layout.summary_csv(OUT))]  # rules/evaluate.smk: aggregate
     targets += report_targets()  # rules/report.smk: leaderboards, figures, metrics.json, plot CSVs
     return targets
 

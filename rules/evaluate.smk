@@ -1,7 +1,8 @@
 from unlearnbench.report import layout
 
-# Evaluation: every metric of one (scenario, seed, model) from cached features, against both references;
-# then one results table for the whole experiment.
+# Evaluation: every metric of one (scenario, seed, model) from cached features, against both references,
+# one Parquet file per job under {OUT}/results/ (the results dataset); then the aggregated tables under
+# {OUT}/summary/. Paths: unlearnbench.report.layout.
 
 
 def evaluated_model(w):
@@ -28,7 +29,7 @@ def evaluated_methods(scenario):
 
 
 def result_files():
-    return [f"{OUT}/results/{sc}/seed{seed}/{m}.parquet" for sc in SCENARIOS for seed in SEEDS
+    return [str(layout.result_file(OUT, sc, seed, m)) for sc in SCENARIOS for seed in SEEDS
             for m in evaluated_methods(sc)]
 
 
@@ -36,7 +37,7 @@ rule evaluate:
     input:
         unpack(evaluate_inputs),
     output:
-        f"{OUT}/results/{{scenario}}/seed{{seed}}/{{method}}.parquet",
+        str(layout.result_file(OUT, "{scenario}", "{seed}", "{method}")),
     wildcard_constraints:
         method=_alt([*reference_rows(), *METHOD_INSTANCES]),
     params:
@@ -46,7 +47,8 @@ rule evaluate:
         downstream=as_json(DOWNSTREAM),
         evalsets=as_json(EVALSETS),
         data_seed=config["seed"],
-        code=stage_code("evaluate"),
+        attacks=as_json(attack_block("features")),
+        code=stage_code("evaluate", *attack_modules("features")),
     threads: config["evaluation"]["threads"]
     log:
         f"{OUT}/logs/evaluate/{{scenario}}/seed{{seed}}/{{method}}.log",
@@ -59,11 +61,13 @@ rule evaluate:
 rule aggregate:
     input:
         result_files(),
+        attack_files(),
     output:
-        results=f"{OUT}/results/results.parquet",
-        summary=f"{OUT}/results/summary.parquet",
-        summary_csv=f"{OUT}/results/summary.csv",
+        results=str(layout.results_table(OUT)),
+        summary=str(layout.summary_table(OUT)),
+        summary_csv=str(layout.summary_csv(OUT)),
     params:
+        results_dir=str(layout.results_dir(OUT)),  # stale tables of the old layout there are removed
         code=stage_code("aggregate"),
     threads: 1
     log:

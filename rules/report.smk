@@ -6,10 +6,11 @@ from types import SimpleNamespace
 
 from unlearnbench.report import layout
 
-SUMMARY = f"{OUT}/results/summary.parquet"
-RESULTS = f"{OUT}/results/results.parquet"
+SUMMARY = str(layout.summary_table(OUT))
+RESULTS = str(layout.results_table(OUT))
 FIGURES = {"logit_vs_repr": "Logit vs. representation", "knn": "Downstream k-NN", "probe": "Probe recovery",
-           "cka_layers": "CKA per layer", "curves": "Training and unlearning curves"}
+           "cka_layers": "CKA per layer", "curves": "Training and unlearning curves",
+           "relearn": "Relearning attacks", "layer_probe": "Probe recovery per layer"}
 
 
 def report_sidecars():

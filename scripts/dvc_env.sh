@@ -12,5 +12,5 @@ export HF_HUB_OFFLINE=1
 STAGE=benchmark
 CONFIG=config.yaml
 # What the stage depends on besides config.yaml (keep in sync with dvc.yaml `deps:`).
-CODE_DEPS=(Snakefile rules workflow_scripts src/unlearnbench configs/schema.yaml)
+CODE_DEPS=(Snakefile rules workflow_scripts src/unlearnbench)
 say() { printf 'unlearnbench: %s\n' "$*" >&2; }

@@ -14,6 +14,7 @@ import yaml
 
 from conftest import REPO, job_counts
 from unlearnbench.codegraph import import_closure, script_entries
+from unlearnbench.attacks import ATTACKS, attack_modules
 from unlearnbench.methods import METHODS, method_module
 
 SCRIPTS = REPO / "workflow_scripts"
@@ -30,6 +31,7 @@ def test_closures_hold_the_cases_hand_kept_lists_missed():
     assert "unlearnbench.data.forget_sets" in closure("train")  # the retrained model reads the forget set
     assert {"unlearnbench.training", "unlearnbench.models"} <= closure("extract_features")
     assert "unlearnbench.features" in closure("select_forget_set")  # `top` ranks on the original's features
+    assert "unlearnbench.attacks.relearn" not in closure("evaluate")
     light = closure("report_plots") | closure("aggregate") | closure("evaluate")
     assert not {"unlearnbench.training", "unlearnbench.stages", "unlearnbench.methods"} & light
     assert not {m for m in closure("train") if m.startswith("unlearnbench.report.p")}
@@ -74,10 +76,20 @@ feats = {{r: {{ev: f"{q}/features/{{m}}/{{ev}}.safetensors" for ev in ("train", 
 evaluate_model(scenario="random1", seed=0, method="original", algorithm="original",
                model_ckpt="{q}/models/original.safetensors", features=feats, forget_json="{q}/forget_sets/random1.json",
                data_npz="{q}/data/upstream.npz", data_json="{q}/data/upstream.json", downstream=["similar", "unrelated"],
-               layers="all", metrics={{}}, data_seed=0, out="{tmp_path}/rows.parquet")""", ()),
+               layers="all", metrics={{}}, data_seed=0, out="{tmp_path}/rows.parquet",
+               attacks={{"enabled": True}})""", tuple(attack_modules("features"))),
+        "attack": (f"""from unlearnbench.attacks.stage import run_model_attacks
+run_model_attacks(scenario="random1", seed=0, method="retrain", algorithm="retrain",
+                  model_ckpt="{q}/models/retrain/random1/seed0.safetensors",
+                  original_ckpt="{q}/models/original.safetensors", data_npz="{q}/data/upstream.npz",
+                  data_json="{q}/data/upstream.json", forget_json="{q}/forget_sets/random1.json",
+                  attacks={{"enabled": True, "params": {{"fewshot_relearn": {{"steps": 1, "eval_every": 1}},
+                                                         "retain_relearn": {{"steps": 1, "eval_every": 1}}}}}},
+                  data_seed=0, threads=2, device="cpu", out="{tmp_path}/relearn.parquet")""",
+                   tuple(attack_modules("model"))),
     }
-    # importing the method registry loads every algorithm module; a job runs only its own (see codegraph)
-    registry = {method_module(a) for a in METHODS}
+    # importing a registry loads every member module; a job runs only its own (see codegraph)
+    registry = {method_module(a) for a in METHODS} | {ATTACKS.get(a).__module__ for a in ATTACKS.names()}
     for script, (code, entries) in jobs.items():
         loaded = _modules_loaded(code)
         assert loaded - closure(script, *entries) - registry == set(), script
@@ -109,7 +121,11 @@ def test_an_edit_reruns_exactly_the_jobs_whose_code_reaches_it(quick_run, tmp_pa
     evalsets = 2 + len(cfg["data"]["downstream"])
     reports = {"leaderboard": 1, "plots": 1, "exports": 1}
     cases = {
-        "methods/boundary.py": {"unlearn": 1, "extract_features": evalsets, "evaluate": 1, "aggregate": 1, **reports},
+        "methods/boundary.py": {"unlearn": 1, "extract_features": evalsets, "evaluate": 1, "attack": 1, "aggregate": 1,
+                                **reports},
+        # model attacks run in the attack jobs only, feature-cache attacks in the evaluate jobs only
+        "attacks/relearn.py": {"attack": 10, "aggregate": 1, **reports},
+        "attacks/prototype.py": {"evaluate": 13, "aggregate": 1, **reports},
         "report/plot_maps.py": {"plots": 1},
         "report/verdicts.py": reports,
     }

@@ -14,6 +14,7 @@ import pytest
 
 from unlearnbench.checkpoints import CheckpointError, load_checkpoint, read_meta
 from unlearnbench.features import FeaturesError, read_features_meta
+from unlearnbench.report import layout
 
 KILL_AFTER_FIRST_RENAME = textwrap.dedent("""
     import os, signal
@@ -108,8 +109,8 @@ def test_a_run_killed_mid_way_resumes_to_the_uninterrupted_result(quick_out, tmp
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "removed the stale lock" in resumed.stdout + resumed.stderr
     cols = ["scenario", "seed", "method", "evalset", "split", "metric", "variant", "layer", "reference", "value"]
-    got = pd.read_parquet(work / "outputs" / "quick" / "results" / "results.parquet")[cols]
-    want = pd.read_parquet(quick_out / "results" / "results.parquet")[cols]
+    got = pd.read_parquet(layout.results_table(work / "outputs" / "quick"))[cols]
+    want = pd.read_parquet(layout.results_table(quick_out))[cols]
     key = cols[:-1]
     got, want = got.sort_values(key).reset_index(drop=True), want.sort_values(key).reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want)

@@ -32,7 +32,7 @@ def test_dvc_is_installed_next_to_this_interpreter():
 # What a clone of the project holds besides the workflow files of the quick run (taken from quick_run itself so
 # that they match its outputs and metadata).
 PROJECT_FILES = ("dvc.yaml", ".dvcignore", ".gitignore", "scripts", "envs", "Makefile")
-EXPERIMENT_OUTS = ("data", "models", "forget_sets", "tuning", "features", "results", "report")
+EXPERIMENT_OUTS = ("data", "models", "forget_sets", "tuning", "features", "results", "summary", "report")
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
        "GIT_COMMITTER_EMAIL": "t@example.org", "DVC_NO_ANALYTICS": "1"}
@@ -177,7 +177,7 @@ def test_hyper_parameter_change_after_plain_dvc_pull_reruns_only_its_branch(prod
     assert not {"prepare_data", "train_original", "select_forget_set", "train_retrain"} & set(jobs), jobs
     after = out_hashes(work, experiment)
     changed = {p for p in after if before.get(p) != after[p]}
-    assert all(f"/{method}" in p or "/results/" in p or "/report/" in p for p in changed), sorted(changed)
+    assert all(f"/{method}" in p or "/summary/" in p or "/report/" in p for p in changed), sorted(changed)
     assert not any("/original" in p and "/models/" in p for p in changed)
     lock = yaml.safe_load((work / "dvc.lock").read_text())["stages"]["benchmark"]
     assert lock["params"]["config.yaml"]["methods"][method]["lr"] == 0.0123

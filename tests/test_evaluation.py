@@ -15,11 +15,12 @@ from safetensors.numpy import load_file, save_file
 from unlearnbench.aggregate import per_seed_summary
 from unlearnbench.atomic import file_sha256
 from unlearnbench.evaluation import EvaluationError, evaluate_model
-from unlearnbench.results import COLUMNS, SCHEMA, read_results
+from unlearnbench.report import layout
+from unlearnbench.results import COLUMNS, KEY, SCHEMA, read_results
 
 
 def test_results_have_the_schema_and_provenance(quick_out):
-    table = pq.read_table(quick_out / "results" / "results.parquet")
+    table = pq.read_table(layout.results_table(quick_out))
     assert table.schema.equals(SCHEMA, check_metadata=False)
     frame = table.to_pandas()
     assert list(frame.columns) == list(COLUMNS)
@@ -29,8 +30,7 @@ def test_results_have_the_schema_and_provenance(quick_out):
     assert set(frame.loc[frame["method"] == "bs", "scenario"]) == {"random1"}  # its explicit scenario list
     assert {"accuracy", "mia", "cka", "knn", "probe"} <= set(frame["metric"])
     assert set(frame.loc[frame["metric"] == "cka", "reference"]) == {"original", "retrain"}
-    assert not frame.duplicated(["scenario", "seed", "method", "evalset", "split", "metric", "variant", "layer",
-                                 "reference"]).any()
+    assert not frame.duplicated(KEY).any()  # relearning curves differ only by `step`, part of the key
     # the forget-set hash in every row is the one written by select_forget_set
     for scenario, rows in frame.groupby("scenario"):
         fs = json.loads((quick_out / "forget_sets" / f"{scenario}.json").read_text())
@@ -50,7 +50,7 @@ def test_one_forward_pass_per_model_and_evalset(quick_out):
 
 
 def test_reference_rows_behave_like_references(quick_out):
-    frame = read_results(quick_out / "results" / "results.parquet")
+    frame = read_results(layout.results_table(quick_out))
     cka = frame[(frame["metric"] == "cka") & (frame["variant"] == "biased")]
     self_orig = cka[(cka["method"] == "original") & (cka["reference"] == "original")]["value"]
     self_retrain = cka[(cka["method"] == "retrain") & (cka["reference"] == "retrain")]["value"]
@@ -136,7 +136,7 @@ def test_a_diverged_run_flows_to_rows_summary_and_verdict(quick_out, tmp_path):
                    downstream=["similar", "unrelated"], layers="all", metrics={}, data_seed=0, out=out)
     rows = read_results(out)
     assert len(rows) > 20 and set(rows["status"]) == {"diverged"}
-    retrain = read_results(quick_out / "results" / "random1" / "seed0" / "retrain.parquet")
+    retrain = read_results(layout.result_file(quick_out, "random1", 0, "retrain"))
     summary = summarise_seeds(per_seed_summary(pd.concat([rows, retrain], ignore_index=True)))
     boom = summary[summary["method"] == "boom"]
     assert set(boom["status"]) == {"diverged (1/1 runs)"}

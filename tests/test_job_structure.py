@@ -59,8 +59,8 @@ def test_changing_one_method_reruns_only_its_model_features_and_reports(quick_ru
     changed.write_text(yaml.safe_dump(cfg))
     jobs = job_counts(snakemake(quick_run, "--dry-run", configfile=str(changed)).stdout)
     evalsets = 2 + len(cfg["data"]["downstream"])  # one extraction job per (model, eval set)
-    assert jobs == {"unlearn": 1, "extract_features": evalsets, "evaluate": 1, "aggregate": 1, "leaderboard": 1,
-                    "plots": 1, "exports": 1}, jobs
+    assert jobs == {"unlearn": 1, "extract_features": evalsets, "evaluate": 1, "attack": 1, "aggregate": 1,
+                    "leaderboard": 1, "plots": 1, "exports": 1}, jobs
 
 
 def test_adding_a_downstream_set_retrains_and_reunlearns_nothing(quick_run, tmp_path):
@@ -81,7 +81,7 @@ def test_two_cold_runs_give_byte_identical_results(quick_out, tmp_path):
     work = copy_workflow(tmp_path / "second")
     snakemake(work)
     second = work / "outputs" / quick_out.name
-    for rel in ["results/results.parquet", "results/summary.parquet", "models/original.safetensors",
+    for rel in ["summary/results.parquet", "summary/summary.parquet", "models/original.safetensors",
                 "models/unlearn/random1/seed0/ga.safetensors", "features/original/train.safetensors"]:
         assert (quick_out / rel).read_bytes() == (second / rel).read_bytes(), rel
 

@@ -24,6 +24,7 @@ import yaml
 from unlearnbench.data.arrays import ImageArraySet
 from unlearnbench.methods import METHODS, UnlearningMethod, UnlearnTask
 from unlearnbench.models import create_model
+from unlearnbench.report import layout
 
 CPU = torch.device("cpu")
 #: the algorithms of this issue that train on the retain set
@@ -334,7 +335,8 @@ def test_result_rows_and_report_carry_the_budget(tmp_path):
     table = pd.DataFrame({"rank": [1, 2], "method": ["ssd", "retrain"], "algorithm": ["ssd", "retrain"],
                           "verdict": ["—", "reference"], "n_seeds": [1, 1], "status": ["no-op (1/1 runs)", "ok"],
                           "wall_time_s": [1.0, 9.0], "forget_images_seen": [96.0, math.nan],
-                          "retain_images_seen": [36000.0, math.nan], "verdict_reason": ["no-op", "reference"]})
+                          "retain_images_seen": [36000.0, math.nan], "verdict_reason": ["no-op", "reference"],
+                          "recovery": ["—", "reference"], "recovery_reason": ["status no-op", "control"]})
     for q, _ in quantities([]):
         table[q], table[f"{q}_ci95"] = math.nan, math.nan
     shown = display_table(table, [])["images seen (forget / retain)"].tolist()
@@ -353,7 +355,7 @@ def test_the_workflow_records_budgets_in_sidecars_and_result_rows(quick_out):
         meta = read_meta(ckpt)
         assert meta["forget_images_seen"] > 0 and meta["retain_images_seen"] >= 0, ckpt
         assert meta["monitor_seconds"] >= 0 and meta["wall_time_s"] > 0 and meta["n_retain"] > 0
-    rows = read_results(quick_out / "results" / "results.parquet")
+    rows = read_results(layout.results_table(quick_out))
     unlearned = rows[~rows["method"].isin(["original", "original_prime", "retrain"])]
     assert unlearned["forget_images_seen"].notna().all() and (unlearned["forget_images_seen"] > 0).all()
     assert rows[rows["method"] == "retrain"]["forget_images_seen"].isna().all()

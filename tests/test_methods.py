@@ -213,16 +213,6 @@ def test_salun_leaves_every_weight_outside_its_mask_bit_identical(problem):
     assert outcome.log["mask_fraction"] == pytest.approx(method.mask_ratio, abs=1e-4)
 
 
-def test_boundary_expand_returns_the_original_class_count(problem):
-    outcome = run("boundary_expand", problem)
-    head = outcome.model.get_classifier()
-    assert head.out_features == NUM_CLASSES and outcome.model.num_classes == NUM_CLASSES
-    x, _ = next(problem["class"].forget.batches(4))
-    assert outcome.model.eval()(x).shape == (4, NUM_CLASSES)
-    assert set(outcome.model.state_dict()) == set(problem["model"].state_dict())
-    assert "after_pruning" in outcome.log
-
-
 def test_last_layer_changes_only_the_head(problem):
     outcome = run("last_layer", problem)
     head_names = {f"fc.{k}" for k in problem["model"].get_classifier().state_dict()}
@@ -238,14 +228,8 @@ def test_last_layer_changes_only_the_head(problem):
         assert final[f"{name}_acc"] == pytest.approx(accuracy(outcome.model, subset, CPU), abs=1e-9)
 
 
-def test_boundary_shrink_relabels_to_incorrect_classes(problem):
-    from unlearnbench.methods.boundary import fgsm_nearest_labels
-
-    task = problem["class"]
-    x, y = next(task.forget.batches(32))
-    labels = fgsm_nearest_labels(problem["model"].eval(), x, y, bound=0.1, mean=task.forget.mean,
-                                 std=task.forget.std, exclude_true=True)
-    assert (labels != y).all() and labels.min() >= 0 and labels.max() < NUM_CLASSES
+# Boundary Shrink's exact FGSM relabel and Boundary Expand's shadow class and pruning:
+# tests/test_method_behaviour.py
 
 
 def test_diverging_configuration_reports_diverged(problem):

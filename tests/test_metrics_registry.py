@@ -59,7 +59,7 @@ def test_unknown_and_duplicate_names():
         create_metric("knn", neighbours=3)
 
 
-@pytest.mark.parametrize("name", ["accuracy", "mia", "cka", "knn", "probe"])
+@pytest.mark.parametrize("name", list_metrics())
 def test_get_params_round_trip(name):
     m = create_metric(name)
     params = m.get_params()
@@ -70,7 +70,7 @@ def test_get_params_round_trip(name):
         assert key in m.params_json()
 
 
-@pytest.mark.parametrize("name", ["accuracy", "mia", "cka", "knn", "probe"])
+@pytest.mark.parametrize("name", list_metrics())
 def test_rows_contract(name):
     m = create_metric(name, **SMALL.get(name, {}))
     rows = m.evaluate(_ctx(np.random.default_rng(0)))
@@ -79,12 +79,13 @@ def test_rows_contract(name):
         assert tuple(r) == ROW_KEYS and r["metric"] == name
         assert json.loads(r["params"]) == m.get_params() and r["params"] == json.dumps(m.get_params(), sort_keys=True)
         assert isinstance(r["value"], float) and math.isfinite(r["value"])
-        assert all(isinstance(r[k], str) for k in ROW_KEYS if k not in ("value", "se", "n", "dim"))
+        assert all(isinstance(r[k], str) for k in ROW_KEYS if k not in ("value", "se", "n", "dim", "step"))
+        assert r["step"] is None  # metrics have no relearning steps
     ids = [tuple(r[k] for k in ("variant", "evalset", "split", "layer", "reference")) for r in rows]
     assert len(set(ids)) == len(ids)  # one row per identifying combination
 
 
-@pytest.mark.parametrize("name", ["accuracy", "mia", "cka", "knn", "probe"])
+@pytest.mark.parametrize("name", list_metrics())
 def test_nan_model_gives_nan_rows(name):
     m = create_metric(name, **SMALL.get(name, {}))
     good = m.evaluate(_ctx(np.random.default_rng(0)))
@@ -93,7 +94,7 @@ def test_nan_model_gives_nan_rows(name):
     assert all(math.isnan(r["value"]) for r in bad)
 
 
-@pytest.mark.parametrize("name", ["accuracy", "mia", "cka", "knn", "probe"])
+@pytest.mark.parametrize("name", list_metrics())
 def test_sample_forgetting_has_no_forget_test_rows(name):
     rows = create_metric(name, **SMALL.get(name, {})).evaluate(_ctx(np.random.default_rng(0), sample_forgetting=True))
     assert not any("forget_test" in r["split"] for r in rows)

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from unlearnbench.checkpoints import CheckpointError, load_checkpoint, load_pretrained_weights
@@ -91,25 +92,73 @@ def _import(tiny_data, tmp_path, weights, finetune="head", epochs=2):
     return model, meta
 
 
-def test_import_job_fine_tunes_a_reset_head_only(tiny_data, tmp_path, weights):
-    model, meta = _import(tiny_data, tmp_path, weights)
+def train_ce(net, data) -> float:
+    """Mean cross-entropy of ``net`` on the whole (un-augmented) set, in eval mode; the mode is restored."""
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        x, y = next(data.batches(len(data)))
+        loss = float(F.cross_entropy(net(x), y))
+    net.train(was_training)
+    return loss
+
+
+@pytest.fixture
+def before_training(monkeypatch):
+    """Records, at the moment the import job starts fine-tuning (``finetune_head`` for ``head``,
+    ``train_model`` for ``all``), the network's state — the imported backbone and the reset head — and its
+    training-set cross-entropy; then trains as usual (nothing else draws random numbers in between)."""
+    import unlearnbench.stages as stages
+    import unlearnbench.training as training
+
+    seen = {}
+
+    def wrap(real, scope):
+        def wrapper(net, train_set, cfg, **kwargs):
+            seen.update(scope=scope, state={k: v.detach().clone() for k, v in net.state_dict().items()},
+                        ce=train_ce(net, train_set), train_set=train_set, head=net.get_classifier())
+            return real(net, train_set, cfg, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(stages, "finetune_head", wrap(stages.finetune_head, "head"))
+    monkeypatch.setattr(training, "train_model", wrap(training.train_model, "all"))
+    return seen
+
+
+def test_import_job_fine_tunes_a_reset_head_only(tiny_data, tmp_path, weights, before_training):
+    model, meta = _import(tiny_data, tmp_path, weights, epochs=8)
     assert meta["source"] == "import" and meta["role"] == "original" and meta["num_classes"] == 3
     assert meta["pretrained"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert meta["pretrained"]["head"] == "reset" and meta["pretrained"]["finetune"] == "head"
-    assert len(meta["curve"]) == 2 and 0 <= meta["final_accuracy"]["test"] <= 1
-    saved = load_file(str(weights))
-    for k, v in model.state_dict().items():  # backbone (weights and BN statistics) untouched
-        if not k.startswith("fc."):
-            assert torch.equal(v, saved[k]), k
-    again, _ = _import(tiny_data, tmp_path / "again", weights)
+    assert len(meta["curve"]) == 8 and 0 <= meta["final_accuracy"]["test"] <= 1
+    assert before_training["scope"] == "head"
+    saved, start, after = load_file(str(weights)), before_training["state"], model.state_dict()
+    head_keys = {k for k in after if k.startswith("fc.")}
+    assert head_keys == {"fc.weight", "fc.bias"} and start["fc.weight"].shape == (3, 64)
+    for k, v in after.items():  # backbone (weights and BN statistics) bit-identical to the imported file
+        if k not in head_keys:
+            assert torch.equal(start[k], saved[k]) and torch.equal(v, saved[k]), k
+    # the head trained away from its reset values (every entry), and the training-set CE fell
+    for k in head_keys:
+        assert saved[k].shape[0] == 4 and start[k].shape[0] == 3  # the file's 4-class head was not loaded
+        assert (after[k] != start[k]).all(), f"{k}: some entries never moved from the reset head"
+    assert train_ce(model, before_training["train_set"]) < before_training["ce"] - 0.01
+    again, _ = _import(tiny_data, tmp_path / "again", weights, epochs=8)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
 
 
-def test_import_job_can_fine_tune_everything(tiny_data, tmp_path, weights):
-    model, meta = _import(tiny_data, tmp_path, weights, finetune="all", epochs=1)
-    assert meta["pretrained"]["finetune"] == "all" and len(meta["curve"]) == 1
-    saved = load_file(str(weights))
-    assert not torch.equal(model.state_dict()["stem.0.weight"], saved["stem.0.weight"])
+def test_import_job_can_fine_tune_everything(tiny_data, tmp_path, weights, before_training):
+    model, meta = _import(tiny_data, tmp_path, weights, finetune="all", epochs=2)
+    assert meta["pretrained"]["finetune"] == "all" and len(meta["curve"]) == 2
+    assert before_training["scope"] == "all"
+    saved, start = load_file(str(weights)), before_training["state"]
+    for k, v in start.items():  # training starts from the imported backbone and a reset head
+        assert torch.equal(v, saved[k]) if not k.startswith("fc.") else saved[k].shape != v.shape, k
+    after = dict(model.named_parameters())
+    for k, p in after.items():  # every parameter trained, the head away from its reset values
+        assert not torch.equal(p.detach(), start[k]), f"{k} was not fine-tuned"
+    assert (after["fc.weight"].detach() != start["fc.weight"]).all()
+    assert train_ce(model, before_training["train_set"]) < before_training["ce"] - 0.005
 
 
 def test_matching_head_is_imported_without_training(tiny_data, tmp_path):

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from conftest import REPO, job_counts, snakemake
+from unlearnbench.report import layout
 
 
 def _sidecar(out, model):
@@ -31,7 +32,7 @@ def test_reference_seeds_are_independent_of_the_originals(quick_out):
 def test_floor_rows_are_in_the_results(quick_out):
     import pandas as pd
 
-    results = pd.read_parquet(quick_out / "results" / "results.parquet")
+    results = pd.read_parquet(layout.results_table(quick_out))
     floor = results[(results["method"] == "original_prime") & (results["metric"] == "cka")
                     & (results["reference"] == "original")]
     assert len(floor) and floor["value"].between(0, 1).all()
@@ -41,7 +42,7 @@ def test_floor_rows_are_in_the_results(quick_out):
 def test_unlearned_models_record_their_tuning(quick_out):
     import pandas as pd
 
-    results = pd.read_parquet(quick_out / "results" / "results.parquet")
+    results = pd.read_parquet(layout.results_table(quick_out))
     ga = results[results["method"] == "ga"]
     record = json.loads(ga["tuning"].iloc[0])
     assert record["grid"] == [{"lr": 0.0001}, {"lr": 0.001}] and record["chosen"] in record["grid"]
@@ -83,7 +84,7 @@ def test_changing_one_grid_point_reruns_only_that_branch(quick_run, tmp_path):
     evalsets = 2 + len(cfg["data"]["downstream"])
     scenarios = len(cfg["scenarios"])  # ga runs on every scenario, one seed
     assert jobs == {"tune": scenarios, "unlearn": scenarios, "extract_features": scenarios * evalsets,
-                    "evaluate": scenarios, "aggregate": 1, "leaderboard": 1, "plots": 1, "exports": 1}, jobs
+                    "evaluate": scenarios, "attack": scenarios, "aggregate": 1, "leaderboard": 1, "plots": 1, "exports": 1}, jobs
 
 
 @pytest.mark.parametrize("grid, message", [

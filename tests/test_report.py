@@ -230,7 +230,7 @@ def test_report_builds_on_quick_config(quick_run, quick_out, capsys):
                  "upstream_samples.png"]:
         assert name in html, name
     board = pd.read_csv(quick_out / "report" / "leaderboard.csv")
-    summary = pd.read_parquet(quick_out / "results" / "summary.parquet")
+    summary = pd.read_parquet(layout.summary_table(quick_out))
     check = summary.merge(board.melt(id_vars=["scenario", "method"], var_name="quantity", value_name="board"),
                           on=["scenario", "method", "quantity"])
     assert len(check) > 100 and (check["board"].astype(float) - check["mean"]).abs().max() == 0

@@ -2,4 +2,5 @@ from unlearnbench.aggregate import aggregate
 from unlearnbench.workflow import logged
 
 with logged(snakemake):
-    aggregate(list(snakemake.input), snakemake.output.results, snakemake.output.summary, snakemake.output.summary_csv)
+    aggregate(list(snakemake.input), snakemake.output.results, snakemake.output.summary, snakemake.output.summary_csv,
+              results_dir=snakemake.params.results_dir)

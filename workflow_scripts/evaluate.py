@@ -11,4 +11,4 @@ with logged(snakemake):
                    forget_json=snakemake.input.forget, data_npz=snakemake.input.npz, data_json=snakemake.input.meta,
                    downstream=param(snakemake, "downstream"), layers=param(snakemake, "layers"),
                    metrics=param(snakemake, "metrics"), data_seed=snakemake.params.data_seed,
-                   out=snakemake.output[0])
+                   attacks=param(snakemake, "attacks"), out=snakemake.output[0])

@@ -19,6 +19,14 @@ Derived quantities (never stored in the raw results, only here):
 * ``harmonic`` = 2·(1−gap_logit)·(1−gap_repr) / ((1−gap_logit) + (1−gap_repr)): the harmonic mean of the
   two "closeness to retrain" scores, high only when *both* logit and representation forgetting match the
   retrained model (a method that hides classes in the logits only scores low).
+* Second opinions on CKA (group ``similarity``, not part of the gaps): orthogonal Procrustes similarity and
+  mutual k-NN alignment to the original (pre-logits, forget-train); the leaderboard notes where they order
+  the methods differently from CKA.
+* Recovery headlines (group ``recovery``, not part of the gaps): forget-test accuracy after the prototype
+  attack, area under the few-shot and retain-only relearning curves, few-shot relearn time in steps; and
+  ``anamnesis`` = relearn time of the model / relearn time of the retrained model in the same seed (the
+  Anamnesis Index of Chundawat et al. 2023: < 1 = the class comes back faster than learning it from
+  scratch; censored relearn times make it a bound, docs/attacks.md).
 
 Over seeds (:func:`summarise_seeds`), per quantity: ``mean`` (NaN when any seed is NaN: a diverged seed
 makes the mean undetermined), ``std`` (sample), ``n_seeds``, and its noise from two independent sources:
@@ -63,7 +71,19 @@ HEADLINES: list[tuple[str, str, dict[str, str]]] = [
     ("knn_{ds}", "repr", {"metric": "knn", "variant": "prelogit", "layer": PRE, "split": "all"}),
     ("knn_forget_test", "repr", {"metric": "knn", "variant": "prelogit", "layer": PRE, "split": "forget_test_vs_bank"}),
     ("probe_forget_test", "repr", {"metric": "probe", "layer": PRE, "split": "forget_test"}),
+    # a second opinion on CKA (not part of the gaps): orthogonal Procrustes similarity and mutual k-NN alignment
+    ("procrustes_to_original", "similarity", {"metric": "procrustes", "variant": "similarity", "layer": PRE,
+                                              "reference": "original", "split": "forget_train"}),
+    ("mknn_to_original", "similarity", {"metric": "mutual_knn", "layer": PRE, "reference": "original",
+                                        "split": "forget_train"}),
+    # recovery attacks (unlearnbench.attacks): how much of the forgotten accuracy comes back, and how fast
+    ("proto_forget_test", "recovery", {"metric": "relearn", "variant": "prototype_relearn", "split": "forget_test"}),
+    ("fewshot_auc", "recovery", {"metric": "relearn_auc", "variant": "fewshot_relearn"}),
+    ("retain_relearn_auc", "recovery", {"metric": "relearn_auc", "variant": "retain_relearn"}),
+    ("fewshot_steps", "recovery", {"metric": "relearn_steps", "variant": "fewshot_relearn"}),
 ]
+#: recovery headlines compared with the retrained control by the ``recoverable`` verdict (higher = recovers more)
+RECOVERY = ("proto_forget_test", "fewshot_auc", "retain_relearn_auc")
 RUN = ["scenario", "seed", "method"]
 VALUE_COLUMNS = RUN + ["algorithm", "status", "quantity", "group", "value", "se", "estimator"]
 
@@ -137,9 +157,21 @@ def per_seed_summary(results: pd.DataFrame) -> pd.DataFrame:
     denom = closeness_l + closeness_r
     harmonic = np.where(denom > 0, 2 * closeness_l * closeness_r / denom.where(denom > 0, 1), 0.0)
     gaps["harmonic"] = np.where(denom.isna(), np.nan, harmonic)  # undetermined (missing metric), not 0
+    gaps["anamnesis"] = _anamnesis(values).reindex(gaps.index)
     derived = gaps.reset_index().melt(id_vars=RUN, var_name="quantity", value_name="value")
     derived = derived.assign(group="derived", se=np.nan, estimator="").merge(runs, on=RUN, how="left")
     return pd.concat([values, derived[VALUE_COLUMNS]], ignore_index=True)
+
+
+def _anamnesis(values: pd.DataFrame) -> pd.Series:
+    """Few-shot relearn time of each run over the retrained model's in the same (scenario, seed); NaN without
+    both, or when the retrained model needs no step (it already sits at the target)."""
+    steps = values[values["quantity"] == "fewshot_steps"]
+    ref = steps[steps["method"] == "retrain"].set_index(["scenario", "seed"])["value"]
+    denom = ref.reindex(pd.MultiIndex.from_frame(steps[["scenario", "seed"]])).to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(denom > 0, steps["value"].to_numpy(dtype=float) / denom, np.nan)
+    return pd.Series(ratio, index=pd.MultiIndex.from_frame(steps[RUN]), dtype=float)
 
 
 def _welch_df(se_seeds: np.ndarray, n_seeds: np.ndarray, se_eval: np.ndarray) -> np.ndarray:
@@ -219,9 +251,14 @@ def _f(x) -> float:
 
 
 def aggregate(inputs: list[str | Path], out_results: str | Path, out_summary: str | Path,
-              out_csv: str | Path) -> pd.DataFrame:
+              out_csv: str | Path, *, results_dir: str | Path | None = None) -> pd.DataFrame:
+    """Concatenate the per-job result files ``inputs`` into ``out_results``, summarise them into
+    ``out_summary`` and ``out_csv`` (paths: :mod:`unlearnbench.report.layout`). ``results_dir``: the results
+    dataset folder, from which aggregated tables of the old layout are removed (see :func:`remove_legacy_tables`)."""
     from unlearnbench.workflow import phase
 
+    if results_dir is not None:
+        remove_legacy_tables(results_dir)
     with phase("load"):
         results = read_results(*inputs)
     with phase("write"):
@@ -234,3 +271,20 @@ def aggregate(inputs: list[str | Path], out_results: str | Path, out_summary: st
         with atomic_path(out_csv, suffix=".tmp.csv") as tmp:
             summary.to_csv(tmp, index=False, float_format="%.6g")
     return summary
+
+
+def remove_legacy_tables(results_dir: str | Path) -> list[Path]:
+    """Remove ``results.parquet``, ``summary.parquet`` and ``summary.csv`` that an older version wrote into the
+    results folder: that folder is the per-job results dataset, and a stale aggregate there would be read
+    as duplicate rows (``summary.csv`` would make it unreadable as Parquet). Returns what was removed."""
+    from unlearnbench.report import layout
+
+    removed = []
+    for name in layout.LEGACY_AGGREGATES:
+        path = Path(results_dir) / name
+        if path.is_file():
+            path.unlink()
+            removed.append(path)
+            print(f"aggregate: removed {path} (aggregated tables now live in "
+                  f"{layout.SUMMARY_DIR}/ beside {layout.RESULTS_DIR}/)", flush=True)
+    return removed

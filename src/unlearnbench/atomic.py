@@ -5,6 +5,10 @@ the whole new one. A data file with a JSON sidecar (checkpoints, feature caches)
 :func:`atomic_pair`: the sidecar records the data file's SHA-256, is renamed first, the data file last;
 :func:`pair_matches` tells a reader whether the two belong together (a writer killed between the renames
 leaves a sidecar describing another file).
+
+Modes: ``tempfile.mkstemp`` creates its file 0600 whatever the umask; every file renamed into place here gets
+the mode ``open()`` would have given it (``0o666 & ~umask``: 0644 under the usual umask 022), so outputs
+on a shared file system or pushed with DVC stay readable by the group as usual (:func:`default_file_mode`).
 """
 from __future__ import annotations
 
@@ -15,6 +19,33 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where possible (``/proc/self/status`` on Linux):
+    ``os.umask(x)`` sets it process-wide, which would race with jobs creating files in other threads."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # fallback (not Linux): set and restore at once
+    os.umask(mask)
+    return mask
+
+
+def default_file_mode() -> int:
+    """The mode ``open(path, "w")`` gives a new file: ``0o666 & ~umask``."""
+    return 0o666 & ~current_umask()
+
+
+def publish(tmp: str | Path, path: str | Path) -> None:
+    """Rename the finished temporary file ``tmp`` to ``path`` with the mode of a plain ``open()``
+    (:func:`default_file_mode`) instead of ``mkstemp``'s 0600."""
+    os.chmod(tmp, default_file_mode())
+    os.replace(tmp, path)
 
 
 @contextlib.contextmanager
@@ -29,7 +60,7 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp_path, path)
+        publish(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

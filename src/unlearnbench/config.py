@@ -1,16 +1,18 @@
 """Experiment configuration: JSON-schema validation with defaults, then semantic checks.
 
-``validate_config(cfg)`` fills every default from ``configs/schema.yaml`` (the same schema mechanism as
-``snakemake.utils.validate(set_default=True)``), rejects unknown keys and out-of-range values, then checks
-what a schema cannot express: the architecture exists in timm, a pretrained weights file exists and is
-safetensors, dataset adapters and their files, forget
-set sizes against class counts, `top` scenarios naming a known downstream set, method instances against
+``validate_config(cfg)`` fills every default from the package's ``schema.yaml`` (``src/unlearnbench/schema.yaml``,
+package data read with :mod:`importlib.resources`, so an installed wheel validates too; the same schema
+mechanism as ``snakemake.utils.validate(set_default=True)``), rejects unknown keys and out-of-range values,
+then checks what a schema cannot express: the architecture exists in timm, a pretrained weights file exists
+and is safetensors, dataset adapters and their files, forget set sizes against class counts and training-set
+sizes, `top` scenarios naming a known downstream set, method instances against
 the method registry (algorithm, hyper-parameters, ranges, scenario support), metric names and layers.
 Every error is a :class:`ConfigError` whose message names the key and what was expected.
 """
 from __future__ import annotations
 
 import copy
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ from jsonschema import Draft202012Validator, validators
 
 from unlearnbench.report.layout import REFERENCE_ROWS
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "configs" / "schema.yaml"
+#: the config schema, package data of ``unlearnbench`` (pyproject.toml ``[tool.setuptools.package-data]``)
+SCHEMA_RESOURCE = "schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -42,11 +45,17 @@ def _with_defaults(base):
 DefaultingValidator = _with_defaults(Draft202012Validator)
 
 
-def load_schema(path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
-    """The config schema with the `methods` section completed from the method registry."""
+def schema_text() -> str:
+    """The text of the packaged config schema (works from a source tree, an editable install or a wheel)."""
+    return resources.files("unlearnbench").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+
+
+def load_schema(path: str | Path | None = None) -> dict[str, Any]:
+    """The config schema (the packaged one unless ``path`` is given) with the `methods` section completed
+    from the method registry."""
     from unlearnbench.methods import METHODS, method_schema
 
-    schema = yaml.safe_load(Path(path).read_text())
+    schema = yaml.safe_load(Path(path).read_text() if path is not None else schema_text())
     block = schema["properties"]["methods"]["additionalProperties"]
     block["properties"]["algorithm"] = {"enum": sorted(METHODS), "description": "a registered algorithm"}
     block["allOf"] = [{"if": {"properties": {"algorithm": {"const": name}}}, "then": method_schema(cls)}
@@ -90,17 +99,26 @@ def _format(err) -> str:
 
 
 def _check_methods_first(cfg: dict[str, Any]) -> None:
-    """Method blocks get registry-specific messages (a oneOf failure says little)."""
-    from unlearnbench.methods import MethodConfigError, create_method, grid_points
+    """Method blocks get registry-specific messages (a oneOf failure says little).
+
+    An instance named after a registered algorithm may leave ``algorithm`` out (``scrub: {lr: 0.001}``, or
+    ``scrub:`` alone for the published recipe): the name is the algorithm. That is also what
+    ``dvc exp run -S 'config.yaml:++methods.<algorithm>.<key>=…'`` creates for an instance config.yaml lacks."""
+    from unlearnbench.methods import METHODS, MethodConfigError, create_method, grid_points
 
     methods = cfg.get("methods") or {}
     if not isinstance(methods, dict):
         raise ConfigError("methods: expected a mapping of instance name → {algorithm: …}")
-    for name, spec in methods.items():
+    for name, spec in list(methods.items()):
         if name in REFERENCE_ROWS:
             raise ConfigError(f"methods.{name}: the name is reserved for the reference models {list(REFERENCE_ROWS)}")
+        if spec is None and name in METHODS:
+            spec = methods[name] = {}
+        if isinstance(spec, dict) and "algorithm" not in spec and name in METHODS:
+            spec["algorithm"] = name
         if not isinstance(spec, dict) or "algorithm" not in spec:
-            raise ConfigError(f"methods.{name}: expected a mapping with an `algorithm` key")
+            raise ConfigError(f"methods.{name}: expected a mapping with an `algorithm` key (only an instance named "
+                              f"after a registered algorithm may leave it out; registered: {sorted(METHODS)})")
         try:
             create_method(name, spec)
             grid_points(name, spec)
@@ -129,6 +147,8 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
         except CheckpointError as exc:
             raise ConfigError(f"model.pretrained: {exc}") from None
 
+    _check_train(cfg["train"])
+
     upstream = cfg["data"]["upstream"]
     try:
         n_classes = check_spec("data.upstream", upstream)
@@ -142,6 +162,9 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"scenarios: duplicate scenario names {dupes}")
+    # counted once, and only when a `samples` scenario needs it (a folder listing for image folders)
+    samples = any(s["kind"] == "samples" and "n" in s for s in cfg["scenarios"])
+    train_size = upstream_train_size(cfg) if samples else None
     for i, sc in enumerate(cfg["scenarios"]):
         where = f"scenarios[{i}] ({sc['name']})"
         need = "n" if sc["kind"] == "samples" else "k"
@@ -153,6 +176,8 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
         if need == "k" and sc["k"] >= n_classes:
             raise ConfigError(f"{where}.k: {sc['k']} classes requested but the upstream dataset has {n_classes}; "
                               f"expected 1 ≤ k < {n_classes} (something must be retained)")
+        if need == "n":
+            _check_sample_count(f"{where}.n", sc["n"], train_size)
         if sc["kind"] == "top":
             if "downstream" not in sc:
                 raise ConfigError(f"{where}.downstream: a `top` scenario names the downstream dataset that ranks classes")
@@ -187,6 +212,62 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
         except ModelError as exc:
             raise ConfigError(str(exc)) from None
     _check_metrics(cfg)
+    _check_attacks(cfg)
+
+
+def _check_train(train: dict[str, Any]) -> None:
+    """The rules of :class:`unlearnbench.training.TrainConfig` a schema cannot express (checked here, not first
+    when a training job starts): warm-up within the epochs, ``milestones`` required by and only for
+    ``schedule: multistep``, strictly increasing and within the epochs."""
+    epochs, milestones = train["epochs"], list(train["milestones"])
+    if train["warmup_epochs"] > epochs:
+        raise ConfigError(f"train.warmup_epochs: {train['warmup_epochs']} is longer than training; expected "
+                          f"0 ≤ warmup_epochs ≤ train.epochs ({epochs})")
+    if (train["schedule"] == "multistep") != bool(milestones):
+        raise ConfigError(f"train.milestones: required by, and only for, `schedule: multistep`; got schedule "
+                          f"{train['schedule']!r} with milestones {milestones}")
+    if milestones and (milestones != sorted(set(milestones)) or milestones[-1] > epochs):
+        raise ConfigError(f"train.milestones: expected strictly increasing epochs in [1, train.epochs = {epochs}], "
+                          f"got {milestones}")
+    from unlearnbench.training import TrainConfig
+
+    try:
+        TrainConfig(**train)
+    except ValueError as exc:
+        raise ConfigError(f"train: {exc}") from None
+
+
+def upstream_train_size(cfg: dict[str, Any]) -> tuple[int, str] | None:
+    """``(images, how)``: the upstream training images a `samples` forget set is drawn from — after the dataset's
+    class restriction and caps and, when tuning carves a validation split, after that split — and a phrase
+    saying how it was counted; None when the dataset adapter cannot tell cheaply. Nothing is decoded: the
+    count comes from the config (generated data), the label array of an ``.npz`` or a folder listing."""
+    from unlearnbench.data import DatasetError, train_class_counts
+    from unlearnbench.data.arrays import carved_count
+
+    upstream = cfg["data"]["upstream"]
+    try:
+        counts = train_class_counts("data.upstream", upstream)
+    except DatasetError as exc:
+        raise ConfigError(str(exc)) from None
+    if counts is None:
+        return None
+    total = int(counts.sum())
+    tuning = cfg.get("tuning", {})
+    fraction = float(tuning.get("validation_fraction", 0)) if tuning.get("enabled") else 0.0
+    if fraction > 0:
+        carved = sum(carved_count(int(c), fraction) for c in counts)
+        return total - carved, (f"data.upstream ({upstream['type']}) has {total}, minus {carved} carved into the "
+                                f"tuning validation split by tuning.validation_fraction: {fraction:g}")
+    return total, f"data.upstream ({upstream['type']}) has {total}"
+
+
+def _check_sample_count(key: str, n: int, size: tuple[int, str] | None) -> None:
+    """A `samples` forget set must leave something to retain: 1 ≤ n < the training images it is drawn from
+    (``size``: :func:`upstream_train_size`)."""
+    if size is not None and n >= size[0]:
+        raise ConfigError(f"{key}: {n} training samples requested but only {size[0]} upstream training images are "
+                          f"available ({size[1]}); expected 1 ≤ n < {size[0]} (something must be retained)")
 
 
 def _check_heldout_parts(data: dict[str, Any]) -> None:
@@ -214,6 +295,19 @@ def _check_metrics(cfg: dict[str, Any]) -> None:
             create_metric(name, **params)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"evaluation.metrics.{name}: {exc}") from None
+
+
+def _check_attacks(cfg: dict[str, Any]) -> None:
+    """Every ``attacks.params.<name>`` names a registered attack and its parameters validate."""
+    from unlearnbench.attacks import ATTACKS
+
+    for name, params in (cfg["attacks"].get("params") or {}).items():
+        if name not in ATTACKS:
+            raise ConfigError(f"attacks.params.{name}: unknown attack; registered: {ATTACKS.names()}")
+        try:
+            ATTACKS.create(name, **params)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"attacks.params.{name}: {exc}") from None
 
 
 def method_scenarios(cfg: dict[str, Any], instance: str) -> list[str]:

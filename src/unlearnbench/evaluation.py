@@ -8,6 +8,8 @@ No model is run here: features come from ``extract_features`` (one forward pass 
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -83,30 +85,47 @@ def _remap(full_idx: np.ndarray, kept: np.ndarray) -> np.ndarray:
 def evaluate_model(*, scenario: str, seed: int, method: str, algorithm: str, model_ckpt: str | Path,
                    features: dict[str, dict[str, str]], forget_json: str | Path, data_npz: str | Path,
                    data_json: str | Path, downstream: list[str], layers: list[str] | str, metrics: dict[str, dict[str, Any]],
-                   data_seed: int, out: str | Path) -> None:
+                   data_seed: int, out: str | Path, attacks: dict[str, Any] | None = None) -> None:
+    """All metrics — and the feature-cache recovery attacks configured in ``attacks`` (the config block) — of one
+    model, written as one results file."""
+    from unlearnbench.attacks import applies, attack_config
     from unlearnbench.metrics import METRICS, create_metric
 
     with phase("load"):
         meta = read_meta(model_ckpt)
         ctx, fset = build_context(features, forget_json, data_npz, data_json, downstream, layers, seed)
-    data_hash = json.loads(Path(data_json).read_text())["data_hash"]
     feat_meta = read_features_meta(features["model"]["train"])
+    base = row_base(scenario=scenario, seed=seed, method=method, algorithm=algorithm, meta=meta, fset=fset,
+                    data_json=data_json, data_seed=data_seed, max_per_class=feat_meta.get("max_per_class"))
+    rows = []
+    with phase("compute"):
+        for i, name in enumerate(sorted(METRICS), 1):  # one log line per metric: what the job is doing
+            t0, before = time.perf_counter(), len(rows)
+            for row in create_metric(name, **metrics.get(name, {})).evaluate(ctx):
+                rows.append({**base, **row})
+            print(f"[evaluate] metric {i}/{len(METRICS)} {name}: {len(rows) - before} rows in "
+                  f"{time.perf_counter() - t0:.2f} s", file=sys.stderr, flush=True)
+        for attack in attack_config(attacks or {}, kind="features").values():
+            if applies(attack, fset):
+                rows.extend({**base, **row} for row in attack.run(ctx))
+    with phase("write"):
+        write_results(rows, out)
+
+
+def row_base(*, scenario: str, seed: int, method: str, algorithm: str, meta: dict[str, Any], fset, data_json,
+             data_seed: int, max_per_class: int | None) -> dict[str, Any]:
+    """The provenance columns of every result row of one (scenario, seed, model) — the evaluate and attack jobs
+    share them: the model's status, method parameters and budget, config/forget/data hashes, code and
+    package versions, device and seeds."""
     method_params = meta.get("method_params", {})
-    base = {"scenario": scenario, "seed": seed, "method": method, "algorithm": algorithm,
+    return {"scenario": scenario, "seed": seed, "method": method, "algorithm": algorithm,
             "status": meta.get("status", "ok"), "method_params": json.dumps(method_params, sort_keys=True),
             "config_hash": config_hash({"recipe": meta.get("params", {}), "method": method_params}),
-            "forget_hash": fset.forget_hash, "data_hash": data_hash, "code_version": code_version(),
-            "package_versions": package_versions(), "device": meta.get("device", ""),
-            "model_seed": int(meta.get("seed", seed)), "data_seed": data_seed,
-            "max_per_class": feat_meta.get("max_per_class"), "init_seed": meta.get("init_seed"),
+            "forget_hash": fset.forget_hash, "data_hash": json.loads(Path(data_json).read_text())["data_hash"],
+            "code_version": code_version(), "package_versions": package_versions(), "device": meta.get("device", ""),
+            "model_seed": int(meta.get("seed", seed)), "data_seed": data_seed, "max_per_class": max_per_class,
+            "init_seed": meta.get("init_seed"),
             "tuning": json.dumps(meta["tuning"], sort_keys=True) if meta.get("tuning") else "",
             # the unlearning budget and selection (unlearned models' sidecars; null for the references)
             "forget_images_seen": meta.get("forget_images_seen"), "retain_images_seen": meta.get("retain_images_seen"),
             "selected_fraction": meta.get("selected_fraction")}
-    rows = []
-    with phase("compute"):
-        for name in sorted(METRICS):
-            for row in create_metric(name, **metrics.get(name, {})).evaluate(ctx):
-                rows.append({**base, **row})
-    with phase("write"):
-        write_results(rows, out)

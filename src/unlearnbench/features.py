@@ -19,6 +19,9 @@ average pool of its last stage, e.g. every ResNet), the model computes the same 
 pooled array is not stored, the file's metadata (and the sidecar's ``pooled_same_as``) records the alias,
 and :class:`~unlearnbench.metrics.base.FeatureSet` resolves it. The check is made at extraction, on the
 model's own outputs for every batch, to the rounding of the compute dtype.
+
+Progress (:class:`unlearnbench.progress.Progress`): a tqdm bar on a terminal; in a job log one line per ~10 %
+of the eval set or 30 s with images done / total and img/s.
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from unlearnbench.atomic import atomic_pair, pair_matches
+from unlearnbench.progress import Progress
 from unlearnbench.provenance import device_name, file_hash
 from unlearnbench.workflow import phase
 
@@ -47,7 +51,7 @@ class FeaturesError(ValueError):
 
 #: forward passes run in this process, keyed by (checkpoint, eval set): the benchmark's proof of "one pass"
 FORWARD_PASSES: dict[tuple[str, str], int] = {}
-#: defaults of evaluation.gram_per_class / evaluation.gram_max_bytes (configs/schema.yaml)
+#: defaults of evaluation.gram_per_class / evaluation.gram_max_bytes (src/unlearnbench/schema.yaml)
 GRAM_PER_CLASS = 16
 GRAM_MAX_BYTES = 1 << 30
 
@@ -126,7 +130,8 @@ def _extract_one(model: "torch.nn.Module", meta: dict[str, Any], ckpt: str | Pat
     same = last in layers and "pre_logits" in layers  # pooled last stage == pre_logits, checked every batch
     chunks: dict[str, list[np.ndarray]] = {name: [] for name in ["logits", *layers]}
     t0, start = time.perf_counter(), 0
-    with phase("compute"), torch.inference_mode():
+    progress = Progress(len(keep), f"extract {evalset}")  # tqdm on a terminal, else a log line per ~10 %/30 s
+    with phase("compute"), torch.inference_mode(), progress:
         for x, _ in data.batches(batch_size, device=dev):
             if dev.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -139,6 +144,7 @@ def _extract_one(model: "torch.nn.Module", meta: dict[str, Any], ckpt: str | Pat
             for name, col in collectors.items():
                 _collect(col, out_b.maps[name], start)
             start += x.shape[0]
+            progress.update(x.shape[0])
         grams = {name: col.layer_gram() for name, col in collectors.items() if col.m}
     seconds = time.perf_counter() - t0
     key = (str(ckpt), evalset)

@@ -11,7 +11,8 @@ no_op (the method changed no weight: nothing was unlearned). The budget an unlea
 with: ``forget_images_seen`` / ``retain_images_seen`` (images of D_f / D_r the method forwarded, from its
 checkpoint sidecar; null for the reference models) and ``selected_fraction`` (the fraction of parameter
 entries the method selected to change: SSD's dampened entries, SalUn's saliency mask; null for methods
-without a selection). The evidence behind each
+without a selection). ``step``: the optimisation step of a relearning-curve point (recovery attacks,
+:mod:`unlearnbench.attacks`; null otherwise). The evidence behind each
 value: ``se`` (its standard error over the evaluated samples, a bootstrap; null when not estimated), ``n``
 (samples it was computed on) and ``dim`` (feature dimension of a representation metric). Files are
 Parquet, written atomically.
@@ -36,12 +37,13 @@ COLUMNS: dict[str, pa.DataType] = {
     "model_seed": pa.int64(), "data_seed": pa.int64(), "max_per_class": pa.int64(), "init_seed": pa.int64(),
     "tuning": pa.string(), "se": pa.float64(), "n": pa.int64(), "dim": pa.int64(),
     "forget_images_seen": pa.int64(), "retain_images_seen": pa.int64(), "selected_fraction": pa.float64(),
+    "step": pa.int64(),
 }
 #: a NaN value (diverged model) or standard error (not estimated) is stored as null
 NULLABLE = ("max_per_class", "value", "init_seed", "se", "n", "dim", "forget_images_seen", "retain_images_seen",
-            "selected_fraction")
+            "selected_fraction", "step")
 SCHEMA = pa.schema([pa.field(name, typ, nullable=name in NULLABLE) for name, typ in COLUMNS.items()])
-KEY = ["scenario", "seed", "method", "evalset", "split", "metric", "variant", "layer", "reference"]
+KEY = ["scenario", "seed", "method", "evalset", "split", "metric", "variant", "layer", "reference", "step"]
 
 
 def to_table(rows: Iterable[dict[str, Any]]) -> pa.Table:

@@ -1,4 +1,5 @@
-"""``python -m unlearnbench.where --configfile config.yaml``: where a config's leaderboard, plots and report are.
+"""``python -m unlearnbench.where --configfile config.yaml``: where a config's results, leaderboard, plots and
+report are.
 
 ``make run`` calls it at the end. The config is read the way the workflow reads it — a ``--configfile``
 is a complete experiment that replaces ``config.yaml`` (``rules/common.smk``) — and validated (defaults
@@ -31,11 +32,14 @@ def read_config(configfile: str | Path, workdir: str | Path = ".") -> dict[str, 
 
 
 def locations(cfg: dict[str, Any], workdir: str | Path = ".") -> list[tuple[str, Path, str]]:
-    """(what, path, note) for the leaderboards, figures, DVC metrics and the HTML report."""
+    """(what, path, note) for the results dataset and summary, the leaderboards, figures, DVC metrics and the
+    HTML report."""
     out = Path(workdir) / cfg["output_root"] / cfg["experiment"]
     scenarios = [s["name"] for s in cfg.get("scenarios", [])]
     n_figures = len(layout.OVERVIEW_PLOTS) + len(layout.SCENARIO_PLOTS) * len(scenarios)
-    rows = [("leaderboard", layout.combined_leaderboard(out), "all scenarios, numeric")]
+    rows = [("results", layout.results_dir(out), "per-job Parquet files: pandas.read_parquet(<folder>) reads all rows"),
+            ("summary", layout.summary_table(out), f"per method over seeds; {layout.summary_csv(out).name} beside it"),
+            ("leaderboard", layout.combined_leaderboard(out), "all scenarios, numeric")]
     rows += [("", layout.leaderboard_file(out, sc, "md"), f"scenario {sc}; .csv/.html beside it") for sc in scenarios]
     rows += [("plots", layout.plot_dir(out), f"{n_figures} figures as PNG + SVG, plot data as CSV"),
              ("", layout.plot_file(out, "logit_vs_repr", "png"), "logit vs. representation map"),

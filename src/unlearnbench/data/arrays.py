@@ -123,6 +123,11 @@ class ArrayDataset(ClassMetadata):
             )
 
 
+def carved_count(n_class: int, fraction: float) -> int:
+    """Images one class of ``n_class`` training images gives to the validation split (:func:`carve_indices`)."""
+    return min(max(1, int(round(fraction * n_class))), n_class - 1) if n_class >= 2 else 0
+
+
 def carve_indices(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``(keep, val)``: sorted indices; per class ``round(fraction · n_c)`` seeded picks go to ``val``,
     clipped to [1, n_c − 1] for classes with ≥ 2 samples (a single-sample class stays in ``keep``)."""
@@ -134,7 +139,7 @@ def carve_indices(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.nd
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
         if len(idx) >= 2:
-            k = min(max(1, int(round(fraction * len(idx)))), len(idx) - 1)
+            k = carved_count(len(idx), fraction)
             val.append(rng.permutation(idx)[:k])
     val_idx = np.sort(np.concatenate(val)) if val else np.zeros(0, np.int64)
     return np.setdiff1d(np.arange(len(labels)), val_idx), val_idx
@@ -147,6 +152,18 @@ def read_npz_arrays(path: str | Path) -> dict[str, np.ndarray]:
             return {k: data[k] for k in data.files}
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise DatasetError(f"dataset file {path} is not a readable .npz archive: {exc}") from None
+
+
+def read_npz_array(path: str | Path, key: str) -> np.ndarray:
+    """One array of an ``.npz`` archive, without reading the others (e.g. the labels, not the pixels)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            array = data[key] if key in data.files else None
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise DatasetError(f"dataset file {path} is not a readable .npz archive: {exc}") from None
+    if array is None:
+        raise DatasetError(f"dataset file {path} lacks the array {key!r}")
+    return array
 
 
 def load_npz(path: str | Path) -> ArrayDataset:

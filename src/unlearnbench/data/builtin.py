@@ -5,7 +5,9 @@ import inspect
 from typing import Any
 
 
-from unlearnbench.data.arrays import ArrayDataset, DatasetError, load_npz
+import numpy as np
+
+from unlearnbench.data.arrays import ArrayDataset, DatasetError, load_npz, read_npz_array
 from unlearnbench.data.registry import register_dataset
 
 
@@ -23,7 +25,16 @@ def _synthetic_classes(spec: dict[str, Any]) -> int:
                                               fine_per_superclass=spec.get("fine_per_superclass", 4)))
 
 
-@register_dataset("synthetic", num_classes=_synthetic_classes)
+def _synthetic_train_counts(spec: dict[str, Any]) -> np.ndarray:
+    """``train_per_class`` images of every class (the generator's default when the spec leaves it out)."""
+    from unlearnbench.data import synthetic
+
+    per_class = spec.get("train_per_class",
+                         inspect.signature(synthetic.generate_upstream).parameters["train_per_class"].default)
+    return np.full(_synthetic_classes(spec), int(per_class), dtype=np.int64)
+
+
+@register_dataset("synthetic", num_classes=_synthetic_classes, train_counts=_synthetic_train_counts)
 def synthetic_upstream(**kwargs: Any) -> ArrayDataset:
     """The embedded hierarchical dataset (see ``data/synthetic.py`` for its arguments)."""
     from unlearnbench.data import synthetic
@@ -71,7 +82,15 @@ def _npz_classes(spec: dict[str, Any]) -> int:
     return load_prepared(spec["path"]).num_classes
 
 
-@register_dataset("npz", num_classes=_npz_classes)
+def _npz_train_counts(spec: dict[str, Any]) -> np.ndarray:
+    """Per-class counts of ``y_train`` (only that array is read: not the pixels)."""
+    labels = np.asarray(read_npz_array(spec["path"], "y_train")).astype(np.int64).ravel()
+    if labels.size and labels.min() < 0:
+        raise DatasetError(f"dataset file {spec['path']}: negative labels in y_train")
+    return np.bincount(labels)
+
+
+@register_dataset("npz", num_classes=_npz_classes, train_counts=_npz_train_counts)
 def npz_dataset(*, path: str):
     """Arrays ``x_train, y_train, x_test, y_test`` (uint8 N×H×W×C) in an ``.npz`` file, or a prepared
     file-backed ``.npz`` (paths; see ``data/files.py``)."""

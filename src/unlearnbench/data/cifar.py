@@ -271,14 +271,27 @@ def _count_fn(layout: _Layout):
     return count
 
 
-@register_dataset("cifar10", num_classes=_count_fn(CIFAR10))
+#: training images per class of the official releases (50 000 training images)
+TRAIN_PER_CLASS = {"CIFAR-10": 5000, "CIFAR-100": 500}
+
+
+def _train_counts_fn(layout: _Layout):
+    def train_counts(spec: dict[str, Any]) -> np.ndarray:
+        n = _count(layout, spec["path"], spec.get("classes"), spec.get("holdout"), spec.get("holdout_seed", 0),
+                   spec.get("part", "kept"))
+        return np.full(n, TRAIN_PER_CLASS[layout.name], dtype=np.int64)
+
+    return train_counts
+
+
+@register_dataset("cifar10", num_classes=_count_fn(CIFAR10), train_counts=_train_counts_fn(CIFAR10))
 def cifar10(*, path: str, classes: Any = None, holdout: int | None = None, holdout_seed: int = 0,
             part: str = "kept") -> ArrayDataset:
     """CIFAR-10 (``cifar-10-batches-py`` folder or tarball); see the module docstring for the options."""
     return load_cifar(CIFAR10, path, classes, holdout, holdout_seed, part)
 
 
-@register_dataset("cifar100", num_classes=_count_fn(CIFAR100))
+@register_dataset("cifar100", num_classes=_count_fn(CIFAR100), train_counts=_train_counts_fn(CIFAR100))
 def cifar100(*, path: str, classes: Any = None, holdout: int | None = None, holdout_seed: int = 0,
              part: str = "kept") -> ArrayDataset:
     """CIFAR-100 (``cifar-100-python`` folder or tarball), coarse labels as superclasses; see the module

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from unlearnbench.atomic import atomic_path
 from unlearnbench.data.arrays import ArrayDataset
 
 PAD = 4          # pixels between cells and around the sheet
@@ -66,14 +66,6 @@ def write_contact_sheet(dataset: ArrayDataset, path: str | os.PathLike, *, per_c
                 img = np.repeat(img, 3, axis=-1)
             tile = Image.fromarray(np.ascontiguousarray(img)).resize((cell, cell), Image.NEAREST)
             sheet.paste(tile, (label_w + i * (cell + PAD), top))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            sheet.save(fh, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:  # temp file + rename, mode of a plain open() (unlearnbench.atomic)
+        sheet.save(tmp, format="PNG")
     return path

@@ -83,7 +83,19 @@ def _num_classes(spec: dict[str, Any]) -> int:
     return len(select_classes(names, spec.get("classes"), ""))
 
 
-@register_dataset("domainnet", num_classes=_num_classes)
+def _train_counts(spec: dict[str, Any]) -> np.ndarray:
+    """Training images per selected class, from the train list file (after ``max_per_class``)."""
+    base, tr, te = _lists(spec["root"], spec["domain"], spec.get("lists"))
+    _, y_tr, n_tr = read_list(tr)
+    _, _, n_te = read_list(te)
+    keep = select_classes(_class_names(n_tr, n_te, tr), spec.get("classes"), "")
+    counts = np.bincount(y_tr, minlength=max(keep) + 1)[keep]
+    if spec.get("max_per_class") is not None:
+        counts = np.minimum(counts, int(spec["max_per_class"]))
+    return counts
+
+
+@register_dataset("domainnet", num_classes=_num_classes, train_counts=_train_counts)
 def domainnet(*, root: str, domain: str, lists: str | None = None, classes: Any = None,
               max_per_class: int | None = None, split_seed: int = 0, image_size: int = 224) -> FileDataset:
     """One DomainNet domain (``clipart``, ``infograph``, ``painting``, ``quickdraw``, ``real``, ``sketch``)."""

@@ -103,7 +103,7 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tup
     train, test = [], []
     for c in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == c))
-        n_test = min(max(int(round(test_fraction * len(idx))), 1 if len(idx) >= 2 else 0), len(idx) - 1)
+        n_test = _n_test(len(idx), test_fraction)
         test.append(idx[:n_test])
         train.append(idx[n_test:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
@@ -114,7 +114,31 @@ def _num_classes(spec: dict[str, Any]) -> int:
                   spec.get("extensions"), spec.get("test_fraction", 0.2))
 
 
-@register_dataset("imagefolder", num_classes=_num_classes)
+def count_images(folder: Path, exts: tuple[str, ...]) -> int:
+    """Images in one class folder (a directory listing; nothing is opened)."""
+    return sum(1 for e in os.scandir(folder) if e.is_file() and os.path.splitext(e.name)[1].lower() in exts)
+
+
+def _train_counts(spec: dict[str, Any]) -> np.ndarray:
+    """Training images per selected class: a listing of the class folders, then the seeded ``test_fraction``
+    split (same per-class arithmetic as :func:`stratified_split`) and ``max_per_class``."""
+    train_root, test_root = _resolve(spec.get("root"), spec.get("train"), spec.get("test"), "")
+    exts = _exts(spec.get("extensions"))
+    names = class_folders(train_root)
+    chosen = [names[i] for i in select_classes(names, spec.get("classes"), "")]
+    counts = np.asarray([count_images(Path(train_root) / c, exts) for c in chosen], dtype=np.int64)
+    if test_root is None:
+        counts = counts - np.asarray([_n_test(int(n), float(spec.get("test_fraction", 0.2))) for n in counts])
+    if spec.get("max_per_class") is not None:
+        counts = np.minimum(counts, int(spec["max_per_class"]))
+    return counts
+
+
+def _n_test(n: int, test_fraction: float) -> int:
+    return min(max(int(round(test_fraction * n)), 1 if n >= 2 else 0), n - 1)
+
+
+@register_dataset("imagefolder", num_classes=_num_classes, train_counts=_train_counts)
 def imagefolder(*, root: str | None = None, train: str | None = None, test: str | None = None,
                 test_fraction: float = 0.2, split_seed: int = 0, classes: Any = None,
                 max_per_class: int | None = None, image_size: int = 224,

@@ -4,13 +4,18 @@ An adapter is a function ``build(**spec) -> ArrayDataset | FileDataset`` (pixels
 see ``data/files.py`` for the prepared-dataset contract) whose keyword arguments are the config keys;
 config validation checks unknown/missing keys against its signature and calls the adapter's ``check``
 (e.g. that a file exists and is readable) before any job runs. ``num_classes(spec)`` tells validation how
-many classes a dataset has (to reject a forget set larger than it).
+many classes a dataset has (to reject a forget set larger than it); ``train_counts(spec)``, where an adapter
+gives it, the number of training images per class after its class restriction and caps, read cheaply (from the
+config for generated data, an ``.npz`` label array, a folder listing) — to reject a ``samples`` forget set
+larger than the training set before any job runs.
 """
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
+
+import numpy as np
 
 from unlearnbench.data.arrays import ArrayDataset, DatasetError
 
@@ -23,16 +28,19 @@ class Adapter:
     build: Callable[..., Dataset]
     num_classes: Callable[[dict[str, Any]], int]
     needs_upstream: bool = False  # receives the upstream spec as ``upstream=`` (synthetic downstream sets)
+    #: training images per class (after ``classes``/caps); None: the adapter cannot tell cheaply
+    train_counts: Callable[[dict[str, Any]], np.ndarray] | None = None
 
 
 DATASETS: dict[str, Adapter] = {}
 
 
-def register_dataset(name: str, *, num_classes: Callable[[dict[str, Any]], int], needs_upstream: bool = False):
+def register_dataset(name: str, *, num_classes: Callable[[dict[str, Any]], int], needs_upstream: bool = False,
+                     train_counts: Callable[[dict[str, Any]], np.ndarray] | None = None):
     def wrap(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
         if name in DATASETS:
             raise ValueError(f"dataset type {name!r} is already registered")
-        DATASETS[name] = Adapter(name, fn, num_classes, needs_upstream)
+        DATASETS[name] = Adapter(name, fn, num_classes, needs_upstream, train_counts)
         return fn
 
     return wrap
@@ -65,6 +73,19 @@ def check_spec(where: str, spec: dict[str, Any], upstream: dict[str, Any] | None
         raise DatasetError(f"{where}: {exc}") from None
     except (TypeError, ValueError) as exc:
         raise DatasetError(f"{where}: invalid dataset arguments: {exc}") from None
+
+
+def train_class_counts(where: str, spec: dict[str, Any], upstream: dict[str, Any] | None = None) -> np.ndarray | None:
+    """Training images per class of a (checked) dataset spec, without building it; None when its adapter
+    cannot tell cheaply. DatasetError names ``where``."""
+    ad = adapter(where, spec)
+    if ad.train_counts is None:
+        return None
+    try:
+        counts = ad.train_counts(_with_upstream(ad, {k: v for k, v in spec.items() if k != "type"}, upstream))
+    except DatasetError as exc:
+        raise DatasetError(f"{where}: {exc}") from None
+    return np.asarray(counts, dtype=np.int64)
 
 
 def build_dataset(spec: dict[str, Any], upstream: dict[str, Any] | None = None) -> Dataset:

@@ -3,10 +3,12 @@
 ``create_metric(name, **params)`` builds one; ``metric.evaluate(ctx)`` turns an :class:`EvalContext` into
 long-format rows (keys :data:`ROW_KEYS`). Registered: accuracy, mia (svc, loss_threshold), cka (biased,
 debiased: flattened stage maps in Gram form and vector layers; biased_pooled, debiased_pooled: pooled
-stages — docs/metrics.md), knn (prelogit, logit), probe. Accuracy, k-NN and probe rows carry a bootstrap
-standard error (:mod:`.uncertainty`).
+stages — docs/metrics.md), knn (prelogit, logit), probe, procrustes (orthogonal Procrustes similarity
+1 − d²/2 to each reference) and mutual_knn (mutual k-NN alignment to each reference). Accuracy, k-NN, probe
+and mutual k-NN rows carry a bootstrap standard error (:mod:`.uncertainty`), Procrustes rows its
+infinitesimal-jackknife counterpart.
 """
-from unlearnbench.metrics import accuracy, cka, knn, mia, probe  # noqa: F401  (register the metrics)
+from unlearnbench.metrics import accuracy, cka, knn, mia, mutual_knn, probe, procrustes  # noqa: F401  (register)
 from unlearnbench.metrics.base import (METRICS, ROW_KEYS, EvalContext, FeatureSet, Metric, create_metric,
                                        list_metrics, make_row, register_metric)
 from unlearnbench.metrics.cka import LinearCKAAccumulator, linear_cka

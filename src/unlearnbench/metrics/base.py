@@ -13,7 +13,6 @@ references, already in memory; no model is ever run here) and returns a list of 
 from __future__ import annotations
 
 import abc
-import inspect
 import json
 import math
 from dataclasses import dataclass, field
@@ -21,11 +20,14 @@ from typing import Any, Callable, Mapping, TypeVar
 
 import numpy as np
 
+from unlearnbench.registry import Component
+
 __all__ = ["METRICS", "ROW_KEYS", "EvalContext", "FeatureSet", "Metric", "all_finite",
            "create_metric", "list_metrics", "make_row", "register_metric"]
 
 METRICS: dict[str, type["Metric"]] = {}
-ROW_KEYS = ("metric", "variant", "evalset", "split", "layer", "reference", "value", "params", "se", "n", "dim")
+ROW_KEYS = ("metric", "variant", "evalset", "split", "layer", "reference", "value", "params", "se", "n", "dim",
+            "step")
 PRE_LOGITS = "pre_logits"
 REFERENCES = ("original", "retrain")
 
@@ -64,28 +66,8 @@ def create_metric(name: str, **params: Any) -> "Metric":
     return cls(**params)
 
 
-class Metric(abc.ABC):
+class Metric(Component, abc.ABC):
     """Base class: explicit keyword hyper-parameters, ``get_params()``, ``evaluate(ctx) -> rows``."""
-
-    name: str = ""
-
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        names = []
-        for p in list(sig.parameters.values())[1:]:
-            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                raise TypeError(f"{cls.__qualname__}.__init__ must list its hyper-parameters explicitly "
-                                f"(no *args/**kwargs)")
-            names.append(p.name)
-        return names
-
-    def get_params(self) -> dict[str, Any]:
-        """The ``__init__`` keyword arguments as stored on the instance (JSON-friendly values)."""
-        return {k: _jsonable(getattr(self, k)) for k in self._param_names()}
-
-    def params_json(self) -> str:
-        return json.dumps(self.get_params(), sort_keys=True)
 
     @abc.abstractmethod
     def evaluate(self, ctx: "EvalContext") -> list[dict]:
@@ -96,22 +78,10 @@ class Metric(abc.ABC):
         return make_row(self, variant=variant, evalset=evalset, split=split, layer=layer,
                         reference=reference, value=value, se=se, n=n, dim=dim)
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, (tuple, list)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
 
 def make_row(metric: Metric | str, *, evalset: str, split: str, value: float, variant: str = "",
              layer: str = "", reference: str = "", params: Mapping[str, Any] | None = None,
-             se: float = math.nan, n: int | None = None, dim: int | None = None) -> dict:
+             se: float = math.nan, n: int | None = None, dim: int | None = None, step: int | None = None) -> dict:
     """One result row with exactly the keys :data:`ROW_KEYS`.
 
     ``metric`` is a :class:`Metric` (its registered name and ``get_params()`` are used) or a name (then
@@ -119,6 +89,7 @@ def make_row(metric: Metric | str, *, evalset: str, split: str, value: float, va
     The evidence behind the value: ``se`` its standard error over the evaluated samples (bootstrap, see
     :mod:`unlearnbench.metrics.uncertainty`; NaN when not estimated), ``n`` the number of samples it was
     computed on, ``dim`` the feature dimension of a representation metric (None when not applicable).
+    ``step``: the optimisation step of a point on a relearning curve (:mod:`unlearnbench.attacks`), else None.
     """
     if isinstance(metric, Metric):
         name, p = metric.name, (metric.get_params() if params is None else dict(params))
@@ -132,7 +103,8 @@ def make_row(metric: Metric | str, *, evalset: str, split: str, value: float, va
         raise ValueError(f"metric {name!r}: standard error must be finite and >= 0 or NaN, got {se}")
     return {"metric": name, "variant": variant, "evalset": evalset, "split": split, "layer": layer,
             "reference": reference, "value": value, "params": json.dumps(p, sort_keys=True), "se": se,
-            "n": None if n is None else int(n), "dim": None if dim is None else int(dim)}
+            "n": None if n is None else int(n), "dim": None if dim is None else int(dim),
+            "step": None if step is None else int(step)}
 
 
 def all_finite(*arrays: np.ndarray) -> bool:

@@ -2,8 +2,9 @@
 
 Columns: forget-train / forget-test / retain-test accuracy, MIA (SVC), pre-logit CKA to the original and to
 the retrained model (forget-train), downstream k-NN per downstream set, linear-probe recovery (forget-test),
-``gap_logit``, ``gap_repr``, ``harmonic`` (see :mod:`unlearnbench.aggregate`), the verdict
-(:mod:`unlearnbench.report.verdicts`), status, wall time (mean over seeds of the checkpoint sidecars'
+``gap_logit``, ``gap_repr``, ``harmonic`` (see :mod:`unlearnbench.aggregate`), the recovery group
+(prototype-attack forget accuracy, few-shot and retain-only relearn AUC, Anamnesis Index AIN), the verdict
+(:mod:`unlearnbench.report.verdicts`) and the recovery verdict (:mod:`unlearnbench.report.recovery`), status, wall time (mean over seeds of the checkpoint sidecars'
 ``wall_time_s``: the method alone, per-epoch monitoring excluded; the original model's is its one training
 run) and the budget: images of the forget / retain set the method forwarded (mean over seeds of the
 sidecars' ``forget_images_seen`` / ``retain_images_seen``; "—" for the references). A no-op status (the
@@ -25,6 +26,7 @@ import pandas as pd
 from unlearnbench.aggregate import summarise_status
 from unlearnbench.atomic import atomic_path, write_text
 from unlearnbench.report import layout
+from unlearnbench.report.recovery import recovery_verdict
 from unlearnbench.report.sources import REFERENCES, ReportData
 from unlearnbench.report.verdicts import (DEFAULT_RULE, Rule, cka_threshold, estimates, scenario_verdicts,
                                           separation)
@@ -34,9 +36,13 @@ MISSING = "—"
 QUANTITIES = [("forget_train_acc", "forget-train acc"), ("forget_test_acc", "forget-test acc"),
               ("retain_test_acc", "retain-test acc"), ("mia_svc", "MIA (SVC)"),
               ("cka_to_original", "CKA→original"), ("cka_to_retrain", "CKA→retrain"),
+              ("procrustes_to_original", "Procrustes→original"), ("mknn_to_original", "mutual k-NN→original"),
               ("knn_{ds}", "k-NN {ds}"), ("probe_forget_test", "probe recovery"), ("gap_logit", "gap logit"),
-              ("gap_repr", "gap repr"), ("harmonic", "harmonic")]
-INFO = ["method", "algorithm", "verdict", "verdict_reason", "status", "n_seeds", "wall_time_s", "forget_images_seen",
+              ("gap_repr", "gap repr"), ("harmonic", "harmonic"),
+              # recovery group (unlearnbench.attacks): can the forgotten come back?
+              ("proto_forget_test", "prototype attack"), ("fewshot_auc", "few-shot relearn AUC"),
+              ("retain_relearn_auc", "retain relearn AUC"), ("anamnesis", "AIN")]
+INFO = ["method", "algorithm", "verdict", "verdict_reason", "recovery", "recovery_reason", "status", "n_seeds", "wall_time_s", "forget_images_seen",
         "retain_images_seen", "forget_tol", "cka_threshold"]
 
 
@@ -87,7 +93,8 @@ def scenario_table(data: ReportData, scenario: str, th: Rule = DEFAULT_RULE) -> 
     status.update({m: with_no_op_reason(st, runs[runs["method"] == m]) for m, st in status.items()})
     means = means.reindex(methods)
     verdicts = scenario_verdicts(s, status, kind=scenario_kind(data, scenario), downstream=data.downstream(), rule=th)
-    refs = {r: est for r, est in estimates(s).items() if r in layout.REFERENCE_ROWS}
+    per_method = estimates(s)
+    refs = {r: est for r, est in per_method.items() if r in layout.REFERENCE_ROWS}
     table = pd.DataFrame({
         "method": methods,
         "algorithm": [by_method.get_group(m)["algorithm"].iloc[0] if m in by_method.groups else MISSING
@@ -102,6 +109,10 @@ def scenario_table(data: ReportData, scenario: str, th: Rule = DEFAULT_RULE) -> 
         "forget_tol": verdicts.loc[methods, "forget_tol"].to_numpy(),
         "cka_threshold": cka_threshold(refs),
     })
+    recov = [recovery_verdict(m, per_method.get(m), status[m], v, refs=refs, rule=th)
+             for m, v in zip(methods, table["verdict"])]
+    table.insert(4, "recovery", [v for v, _ in recov])
+    table.insert(5, "recovery_reason", [why for _, why in recov])
     for q in qs:
         table[q] = means[q].to_numpy()
         table[f"{q}_ci95"] = ci95[q].reindex(methods).to_numpy()
@@ -144,7 +155,7 @@ def display_table(table: pd.DataFrame, downstream: list[str]) -> pd.DataFrame:
     out = pd.DataFrame({"#": table["rank"].astype(str),
                         "method": [m if a in (m, MISSING) else f"{m} ({a})"
                                    for m, a in zip(table["method"], table["algorithm"])],
-                        "verdict": table["verdict"]})
+                        "verdict": table["verdict"], "recovery": table["recovery"]})
     for q, header in quantities(downstream):
         out[header] = [fmt_value(m, c) for m, c in zip(table[q], table[f"{q}_ci95"])]
     out["seeds"] = [str(n) if n else MISSING for n in table["n_seeds"]]
@@ -155,6 +166,7 @@ def display_table(table: pd.DataFrame, downstream: list[str]) -> pd.DataFrame:
         for f, r in zip(table.get("forget_images_seen", [math.nan] * len(table)),
                         table.get("retain_images_seen", [math.nan] * len(table)))]
     out["why"] = table["verdict_reason"]
+    out["recovery: why"] = table["recovery_reason"]
     return out
 
 
@@ -185,10 +197,41 @@ def separation_note(data: ReportData, scenario: str, th: Rule = DEFAULT_RULE) ->
     return f"{head} — " + "; ".join(parts) + "."
 
 
-def _intro(data: ReportData, scenario: str, th: Rule) -> tuple[str, list[str]]:
+#: second opinions on CKA→original: (quantity, label)
+SECOND_OPINIONS = (("procrustes_to_original", "Procrustes→original"), ("mknn_to_original", "mutual k-NN→original"))
+#: below this Spearman rank correlation with CKA over the methods, a second opinion "disagrees"
+AGREEMENT = 0.5
+
+
+def similarity_note(table: pd.DataFrame) -> str | None:
+    """Where Procrustes or mutual k-NN order the unlearning methods differently from CKA→original (Spearman
+    ρ < 0.5 over the methods with both values; at least 3 needed), one line saying so; else their agreement."""
+    methods = table[~table["method"].isin(layout.REFERENCE_ROWS)]
+    parts, disagree = [], []
+    for q, label in SECOND_OPINIONS:
+        if q not in methods:
+            continue
+        both = methods[["cka_to_original", q]].apply(pd.to_numeric, errors="coerce").dropna()
+        if len(both) < 3 or both[q].nunique() < 2 or both["cka_to_original"].nunique() < 2:
+            continue
+        rho = float(both["cka_to_original"].rank().corr(both[q].rank()))
+        parts.append(f"{label} ρ = {rho:.2f}")
+        if rho < AGREEMENT:
+            disagree.append(label)
+    if not parts:
+        return None
+    if disagree:
+        return (f"⚠ {' and '.join(disagree)} order the methods differently from CKA→original (Spearman "
+                f"{'; '.join(parts)}): the representation similarity depends on the measure — read CKA-based "
+                "verdicts with care.")
+    return f"Second opinions agree with CKA→original on the order of methods (Spearman {'; '.join(parts)})."
+
+
+def _intro(data: ReportData, scenario: str, th: Rule, table: pd.DataFrame | None = None) -> tuple[str, list[str]]:
     kind = data.scenarios.get(scenario, {}).get("kind", "?")
     title = f"Leaderboard — scenario {scenario} (kind: {kind})"
-    notes = [separation_note(data, scenario, th),
+    second = similarity_note(table) if table is not None else None
+    notes = [separation_note(data, scenario, th), *([second] if second else []),
              "Sorted by harmonic score (higher = closer to the retrained model on both logits and "
              "representations); retrain is the reference row, original′ the seed-noise floor.",
              "Means over seeds ± 95 % CI half-width (seed variance and bootstrap over eval samples). Accuracies, "
@@ -199,13 +242,13 @@ def _intro(data: ReportData, scenario: str, th: Rule) -> tuple[str, list[str]]:
 
 
 def render_markdown(data: ReportData, scenario: str, table: pd.DataFrame, th: Rule) -> str:
-    title, notes = _intro(data, scenario, th)
+    title, notes = _intro(data, scenario, th, table)
     return (f"# {title}\n\n" + "\n".join(f"- {n}" for n in notes) + "\n\n" + markdown_table(display_table(table, data.downstream()))
             + "\n")
 
 
 def render_html(data: ReportData, scenario: str, table: pd.DataFrame, th: Rule) -> str:
-    title, notes = _intro(data, scenario, th)
+    title, notes = _intro(data, scenario, th, table)
     body = display_table(table, data.downstream()).to_html(index=False, escape=True, border=0, na_rep=MISSING)
     style = ("body{font-family:sans-serif;font-size:13px;margin:1em}table{border-collapse:collapse}"
              "th,td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}"

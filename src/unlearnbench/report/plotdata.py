@@ -131,4 +131,37 @@ def curves(data: ReportData) -> pd.DataFrame:
     return out[cols]
 
 
-__all__ = ["board", "logit_vs_repr", "knn", "probe", "cka_layers", "curves", "REFERENCES"]
+def _over_seeds(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    out = rows.groupby(keys, dropna=False)["value"].agg(value="mean", std="std", n_seeds="count").reset_index()
+    out["ci95"] = _ci95(out["std"], out["n_seeds"])
+    out["role"] = out["method"].map(role)
+    return out
+
+
+def relearn_curves(data: ReportData) -> pd.DataFrame:
+    """Relearning curves (recovery attacks with a ``step``): mean forget accuracy ± ci95 over seeds per
+    (scenario, method, attack, step)."""
+    cols = ["scenario", "method", "role", "attack", "split", "step", "value", "ci95", "n_seeds"]
+    rows = data.relearn[data.relearn["step"].notna()] if len(data.relearn) else data.relearn
+    if rows.empty:
+        return pd.DataFrame(columns=cols)
+    out = _over_seeds(rows.assign(step=rows["step"].astype(int)), ["scenario", "method", "variant", "split", "step"])
+    return out.rename(columns={"variant": "attack"}).sort_values(["scenario", "attack", "method", "step"])[cols] \
+        .reset_index(drop=True)
+
+
+def layer_probe(data: ReportData) -> pd.DataFrame:
+    """Per-layer probe recovery of the forgotten classes (forget-test): mean ± ci95 over seeds, network order."""
+    cols = ["scenario", "method", "role", "layer", "layer_index", "value", "ci95", "n_seeds"]
+    rows = data.relearn
+    rows = rows[(rows["variant"] == "layer_probe") & (rows["split"] == "forget_test")] if len(rows) else rows
+    if rows.empty:
+        return pd.DataFrame(columns=cols)
+    order = {name: i for i, name in enumerate(layer_order(rows["layer"]))}
+    out = _over_seeds(rows, ["scenario", "method", "layer"])
+    out["layer_index"] = out["layer"].map(order)
+    return out.sort_values(["scenario", "method", "layer_index"])[cols].reset_index(drop=True)
+
+
+__all__ = ["board", "logit_vs_repr", "knn", "probe", "cka_layers", "curves", "relearn_curves", "layer_probe",
+           "REFERENCES"]

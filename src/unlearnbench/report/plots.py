@@ -9,6 +9,8 @@ across all figures (:mod:`~unlearnbench.report.figbase`).
     per scenario, a dot ± 95 % CI per method; references as lines over each group.
 (d) :func:`figure_probe` — linear-probe recovery of the forgotten classes, one group per scenario, likewise.
 (e) :func:`figure_curves` — training (references) and unlearning (methods) curves per epoch (one scenario).
+(f) :func:`figure_relearn` and (g) :func:`figure_layer_probe` — recovery attacks, in
+    :mod:`~unlearnbench.report.plot_recovery`.
 
 Scales: accuracy axes of (c) and (d) zoom on the methods and references; a method far outside the others
 (:func:`unlearnbench.report.axes.split`) is drawn and named in a strip above or below the panel (broken
@@ -36,6 +38,7 @@ from unlearnbench.report.figbase import (DPI, MARKERS, REF_LABEL, REF_STYLE, fin
 from unlearnbench.report.labels import Item, place_labels
 from unlearnbench.report.layout import REFERENCE_ROWS
 from unlearnbench.report.plot_maps import figure_cka_layers, figure_logit_vs_repr
+from unlearnbench.report.plot_recovery import figure_layer_probe, figure_relearn
 from unlearnbench.report.sources import ReportData
 from unlearnbench.report.verdicts import DEFAULT_RULE, Rule
 
@@ -212,10 +215,12 @@ def write_overview_plots(data: ReportData, out: str | Path, th: Rule = DEFAULT_R
 
 
 def write_scenario_plots(data: ReportData, out: str | Path, scenario: str) -> list[Path]:
-    """(b) and (e) of one scenario."""
+    """(b), (e), (f) and (g) of one scenario."""
     methods = data.methods()
     figures = {"cka_layers": figure_cka_layers(plotdata.cka_layers(data), scenario, methods),
-               "curves": figure_curves(plotdata.curves(data), scenario, methods)}
+               "curves": figure_curves(plotdata.curves(data), scenario, methods),
+               "relearn": figure_relearn(plotdata.relearn_curves(data), scenario, methods),
+               "layer_probe": figure_layer_probe(plotdata.layer_probe(data), scenario, methods)}
     return [p for name, fig in figures.items()
             for p in save_figure(fig, layout.plot_file(out, name, "png", scenario))]
 
@@ -228,6 +233,6 @@ def write_plots(data: ReportData, out: str | Path, th: Rule = DEFAULT_RULE) -> l
     return written
 
 
-__all__ = ["figure_logit_vs_repr", "figure_cka_layers", "figure_knn", "figure_probe", "figure_curves",
+__all__ = ["figure_logit_vs_repr", "figure_cka_layers", "figure_relearn", "figure_layer_probe", "figure_knn", "figure_probe", "figure_curves",
            "save_figure", "write_overview_plots", "write_scenario_plots", "write_plots", "palette", "panels",
            "new_figure", "REF_STYLE", "MARKERS", "DPI", "CURVE_KEYS"]

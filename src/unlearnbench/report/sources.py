@@ -1,7 +1,7 @@
 """Everything the report reads, gathered into one :class:`ReportData`.
 
-* ``summary`` — ``results/summary.parquet`` from :mod:`unlearnbench.aggregate` (means, ci95 over seeds).
-* ``layer_cka`` — the per-layer linear CKA rows of ``results/results.parquet`` (biased, forget-train), the
+* ``summary`` — ``summary/summary.parquet`` from :mod:`unlearnbench.aggregate` (means, ci95 over seeds).
+* ``layer_cka`` — the per-layer linear CKA rows of ``summary/results.parquet`` (biased, forget-train), the
   only raw rows the report needs; read with a Parquet filter so large result tables stay cheap.
 * ``runs`` — one row per (scenario, seed, method) from the checkpoint sidecars: ``status``,
   ``wall_time_s``, the unlearning budget ``forget_images_seen`` / ``retain_images_seen`` and a no-op's
@@ -9,6 +9,8 @@
   scenario.
 * ``curves`` — the per-epoch ``curve`` of every sidecar in long form (phase ``training`` for the
   references, ``unlearning`` for methods).
+* ``relearn`` — the recovery-attack rows of the results (``metric == "relearn"``: relearning curves with
+  their ``step``, per-layer probes with their ``layer``; :mod:`unlearnbench.attacks`), read with a filter.
 * ``scenarios`` — per scenario its ``kind`` (``random``/``top``/``samples``) and the methods expected in
   it, in order. From the config in the workflow; :func:`discover` rebuilds it from the outputs folder.
 
@@ -38,6 +40,7 @@ CURVE_SKIP = {"epoch", "lr", "seconds", "img_per_s"}
 #: (Gram form on the seeded subset) and the pre-logit vector for pre_logits; pooled stages ("*_pooled") are
 #: left out. Per scenario and layer the estimator is chosen by the headline's rule
 #: (:func:`unlearnbench.aggregate.cka_estimator`: debiased when samples are few per dimension).
+RELEARN_COLUMNS = ["scenario", "seed", "method", "variant", "split", "layer", "step", "value"]
 LAYER_CKA_FILTER = [("metric", "==", "cka"), ("variant", "in", ["biased", "debiased"]), ("split", "==", "forget_train")]
 
 
@@ -52,6 +55,7 @@ class ReportData:
                                                                                "phase", "epoch", "key", "value"]))
     layer_cka: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["scenario", "seed", "method",
                                                                                   "layer", "reference", "value"]))
+    relearn: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=RELEARN_COLUMNS))
 
     def methods(self) -> list[str]:
         """Every method of the experiment, references first: fixes colours across all figures."""
@@ -128,6 +132,15 @@ def read_layer_cka(results: str | Path | pd.DataFrame) -> pd.DataFrame:
     return rows[[*cols, "estimator"]].reset_index(drop=True)
 
 
+def read_relearn(results: str | Path | pd.DataFrame) -> pd.DataFrame:
+    """The ``relearn`` rows (curves and per-layer probes of the recovery attacks) of a results table."""
+    if isinstance(results, pd.DataFrame):
+        rows = results.loc[results["metric"] == "relearn", [c for c in RELEARN_COLUMNS if c in results]]
+    else:
+        rows = pd.read_parquet(results, columns=RELEARN_COLUMNS, filters=[("metric", "==", "relearn")])
+    return rows.reindex(columns=RELEARN_COLUMNS).reset_index(drop=True)
+
+
 def default_scenarios(summary: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """Scenario info from the summary alone: the methods present, and kind ``class`` or ``samples``
     depending on whether a forget-test accuracy exists."""
@@ -153,6 +166,7 @@ def load_report_data(summary: str | Path | pd.DataFrame, *, results: str | Path 
         data.runs, data.curves = load_runs(sidecars)
     if results is not None:
         data.layer_cka = read_layer_cka(results)
+        data.relearn = read_relearn(results)
     return data
 
 
@@ -179,12 +193,12 @@ def from_rule(snakemake: Any) -> ReportData:
 def discover(out: str | Path) -> ReportData:
     """Load what an outputs folder holds (no config needed): summary, per-layer CKA, sidecars, scenario kinds."""
     out = Path(out)
-    summary = pd.read_parquet(out / "results" / "summary.parquet")
+    summary = pd.read_parquet(layout.summary_table(out))
     kinds = {}
     for sc in summary["scenario"].unique():
         fs = read_sidecar(out / "forget_sets" / f"{sc}.json") or {}
         kinds[sc] = fs.get("kind")
-    results = out / "results" / "results.parquet"
+    results = layout.results_table(out)
     runs = pd.read_parquet(results, columns=["scenario", "seed", "method"]).drop_duplicates()
     sidecars = {(r.scenario, int(r.seed), r.method): layout.sidecar(out, r.scenario, int(r.seed), r.method)
                 for r in runs.itertuples()}

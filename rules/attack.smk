@@ -1,0 +1,57 @@
+# Recovery attacks (docs/attacks.md): can a forgotten class come back cheaply? One job per model of a
+# (scenario, seed) — every unlearned model, the retrained control and the original ceiling — running every
+# configured model attack on the one loaded model. Feature-cache attacks (prototype relearning, per-layer
+# probes) run inside the evaluate job instead: they never run a model.
+from unlearnbench.attacks import ATTACKS, attack_modules, model_attacks_apply
+from unlearnbench.report import layout
+
+ATTACK_PART = "relearn"  # results/{scenario}/seed{seed}/{method}.relearn.parquet, beside the evaluation's rows
+
+
+def attack_block(kind):
+    """The `attacks` config restricted to the attacks of one kind: a job's params change only with its own
+    attacks' parameters."""
+    names = {n for n in ATTACKS.names() if ATTACKS.get(n).kind == kind}
+    params = {n: p for n, p in (config["attacks"].get("params") or {}).items() if n in names}
+    return {"enabled": config["attacks"]["enabled"], "params": params}
+
+
+def attacked_models(scenario):
+    """Models attacked in a scenario: the original (ceiling), the retrained control and every method instance
+    (none when no configured model attack is defined for the scenario's kind)."""
+    if not model_attacks_apply(config["attacks"], SCENARIO[scenario]["kind"]):
+        return []
+    return ["original", "retrain", *[m for m in METHOD_INSTANCES if scenario in method_scenarios(config, m)]]
+
+
+def attack_files():
+    return [str(layout.result_file(OUT, sc, seed, m, part=ATTACK_PART)) for sc in SCENARIOS for seed in SEEDS
+            for m in attacked_models(sc)]
+
+
+rule attack:
+    input:
+        ckpt=lambda w: checkpoint(evaluated_model(w)),
+        ckpt_meta=lambda w: checkpoint(evaluated_model(w)) + ".json",
+        original=checkpoint("original"),
+        forget=lambda w: forget_set(w.scenario),
+        **data_files("upstream"),
+    output:
+        str(layout.result_file(OUT, "{scenario}", "{seed}", "{method}", part=ATTACK_PART)),
+    wildcard_constraints:
+        method=_alt(["original", "retrain", *METHOD_INSTANCES]),
+    params:
+        attacks=as_json(attack_block("model")),
+        algorithm=lambda w: config["methods"][w.method]["algorithm"] if w.method in config["methods"] else w.method,
+        data_seed=config["seed"],
+        device=config["device"],
+        code=stage_code("attack", *attack_modules("model")),
+    threads: TORCH_THREADS
+    resources:
+        **TORCH_RESOURCES,
+    log:
+        f"{OUT}/logs/attack/{{scenario}}/seed{{seed}}/{{method}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/attack/{{scenario}}/seed{{seed}}/{{method}}.tsv"
+    run:
+        job_script("attack", locals(), model=True)
