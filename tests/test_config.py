@@ -166,3 +166,16 @@ def test_monitor_images_must_be_positive():
     cfg = quick()
     cfg["monitor_images"] = 0
     reject(cfg, "monitor_images", "0")
+
+
+def test_a_value_for_a_tuned_key_is_rejected_unless_tuning_is_off():
+    from unlearnbench.config import TUNING_DEFAULT, load_schema
+
+    assert load_schema()["properties"]["tuning"]["properties"]["enabled"]["default"] is TUNING_DEFAULT
+    cfg = load_yaml(REPO / "config.yaml")
+    cfg["methods"]["finetune"]["lr"] = 0.01  # lr is in finetune's tuning grid
+    with pytest.raises(ConfigError, match=r"methods\.finetune\.lr: the tune stage searches lr over \[0\.04, 0\.1\]"):
+        validate_config(cfg)
+    validate_config({**cfg, "tuning": {"enabled": False}})  # fixed hyper-parameters: the value is used
+    cfg["methods"]["finetune"]["tune"] = False
+    validate_config(cfg)

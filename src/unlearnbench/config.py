@@ -23,6 +23,8 @@ from unlearnbench.report.layout import REFERENCE_ROWS
 
 #: the config schema, package data of ``unlearnbench`` (pyproject.toml ``[tool.setuptools.package-data]``)
 SCHEMA_RESOURCE = "schema.yaml"
+#: the schema's default of ``tuning.enabled`` (needed before defaults are filled in)
+TUNING_DEFAULT = False
 
 
 class ConfigError(ValueError):
@@ -124,6 +126,7 @@ def _check_methods_first(cfg: dict[str, Any]) -> None:
             grid_points(name, spec)
         except MethodConfigError as exc:
             raise ConfigError(str(exc)) from None
+    _check_tuned_keys(cfg)
 
 
 def _check_semantics(cfg: dict[str, Any]) -> None:
@@ -213,6 +216,25 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
             raise ConfigError(str(exc)) from None
     _check_metrics(cfg)
     _check_attacks(cfg)
+
+
+def _check_tuned_keys(cfg: dict[str, Any]) -> None:
+    """With tuning on, the tune stage sets every key of an instance's grid: a value given for such a key in the
+    block would never be used, so it is an error (not a silent override). Checked on the blocks as written,
+    before schema defaults fill every hyper-parameter."""
+    from unlearnbench.methods import grid_points
+
+    tuning = cfg.get("tuning") or {}
+    if not (tuning.get("enabled", TUNING_DEFAULT) if isinstance(tuning, dict) else TUNING_DEFAULT):
+        return
+    for name, spec in (cfg.get("methods") or {}).items():
+        points = grid_points(name, spec)
+        for key in (points[0] if points else {}):
+            if key in spec:
+                values = sorted({p[key] for p in points})
+                raise ConfigError(f"methods.{name}.{key}: the tune stage searches {key} over {values} and sets it, so "
+                                  f"this value ({spec[key]!r}) would never be used; remove it, give the values to "
+                                  f"search as `grid: {{{key}: [...]}}`, or fix it with `methods.{name}.tune: false`")
 
 
 def _check_train(train: dict[str, Any]) -> None:
