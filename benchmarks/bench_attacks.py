@@ -36,6 +36,9 @@ def main() -> None:
     from unlearnbench.attacks.stage import run_model_attacks
     from unlearnbench.evaluation import evaluate_model
     from unlearnbench.report.layout import model_id
+    from unlearnbench.workflow import pin_blas_threads
+
+    pin_blas_threads()  # as in every workflow job: BLAS on one thread per process
 
     out, sc, seed, method = args.out, args.scenario, args.seed, args.method
     data = json.loads((out / "data" / "upstream.json").read_text())

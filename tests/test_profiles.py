@@ -9,7 +9,7 @@ import yaml
 
 from conftest import REPO, copy_workflow
 
-GPU_RULES = ("train_original", "train_original_prime", "train_retrain", "tune", "unlearn", "extract_features")
+GPU_RULES = ("train_original", "train_original_prime", "train_retrain", "tune", "unlearn", "extract_features", "attack")
 
 
 @pytest.fixture(scope="module")
