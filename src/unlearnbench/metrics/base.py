@@ -231,6 +231,16 @@ class EvalContext:
         """FeatureSet of ``role`` on ``evalset``, or None when that role or evalset is absent."""
         return self.features.get(role, {}).get(evalset)
 
+    def paired(self, evalset: str) -> tuple[FeatureSet | None, dict[str, FeatureSet]]:
+        """The model's features on ``evalset`` and every present reference's, checked to hold the same samples
+        (a metric comparing the model with its references row by row needs that)."""
+        model = self.get("model", evalset)
+        refs = {r: fs for r in self.references() if (fs := self.get(r, evalset)) is not None}
+        for r, fs in refs.items():
+            if model is not None and len(fs) != len(model):
+                raise ValueError(f"{evalset}: reference {r!r} has {len(fs)} samples, model {len(model)}")
+        return model, refs
+
     def references(self) -> list[str]:
         """Reference roles present in this context, in the fixed order original, retrain."""
         return [r for r in REFERENCES if r in self.features]

@@ -298,13 +298,9 @@ class CKA(Metric):
     def evaluate(self, ctx: EvalContext) -> list[dict]:
         rows: list[dict] = []
         for evalset, split, idx in self._splits(ctx):
-            model = ctx.get("model", evalset)
-            refs = {r: fs for r in ctx.references() if (fs := ctx.get(r, evalset)) is not None}
+            model, refs = ctx.paired(evalset)
             if model is None or not refs:
                 continue
-            for r, fs in refs.items():
-                if len(fs) != len(model):
-                    raise ValueError(f"{evalset}: reference {r!r} has {len(fs)} samples, model {len(model)}")
             n = len(model) if idx is None else len(idx)
             for layer in ctx.layers:
                 if layer in model.grams:

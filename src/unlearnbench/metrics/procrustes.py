@@ -168,13 +168,9 @@ class PairedFeatureMetric(Metric):
         rows: list[dict] = []
         layers = [layer for layer in ctx.layers if layer in self.layers]
         for evalset, split, idx in self._splits(ctx):
-            model = ctx.get("model", evalset)
-            refs = {r: fs for r in ctx.references() if (fs := ctx.get(r, evalset)) is not None}
+            model, refs = ctx.paired(evalset)
             if model is None or not refs:
                 continue
-            for r, fs in refs.items():
-                if len(fs) != len(model):
-                    raise ValueError(f"{evalset}: reference {r!r} has {len(fs)} samples, model {len(model)}")
             idx = np.arange(len(model)) if idx is None else np.asarray(idx, dtype=np.int64)
             if len(idx) < MIN_SAMPLES:
                 continue
