@@ -85,3 +85,22 @@ def test_relearn_curve_table_averages_seeds_with_their_confidence_interval():
                                                      t * np.std([0.4, 0.8], ddof=1) / np.sqrt(2)])
     probes = plotdata.layer_probe(data)
     assert probes[["layer", "value"]].values.tolist() == [["stage0", 0.5]]
+
+
+def test_relearn_figure_draws_each_model_with_control_and_ceiling_labels():
+    from unlearnbench.report.plot_recovery import figure_layer_probe, figure_relearn
+
+    rows = [{"scenario": "s", "method": m, "role": "", "attack": a, "split": "forget_test", "step": k,
+             "value": v, "ci95": 0.05, "n_seeds": 3}
+            for a in ("fewshot_relearn", "retain_relearn") for m, v in (("retrain", 0.0), ("original", 0.9), ("rl", 0.5))
+            for k in (0, 2, 4)]
+    fig = figure_relearn(pd.DataFrame(rows), "s", ["original", "retrain", "rl"])
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 2 and all(len(ax.lines) == 3 for ax in axes)
+    labels = {t.get_text() for t in fig.legends[0].get_texts()}
+    assert labels == {"retrain (control)", "original (ceiling)", "rl"}
+    probes = pd.DataFrame([{"scenario": "s", "method": m, "role": "", "layer": layer, "layer_index": i, "value": 0.5,
+                            "ci95": 0.1, "n_seeds": 3} for m in ("retrain", "rl")
+                           for i, layer in enumerate(("stage0", "pre_logits"))])
+    ax = figure_layer_probe(probes, "s", ["retrain", "rl"]).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["stage0", "pre_logits"] and len(ax.lines) >= 2
