@@ -104,6 +104,28 @@ def pretrained_input():
     return {"weights": config["model"]["pretrained"]} if config["model"].get("pretrained") else {}
 
 
+def retrain_weights_input():
+    """`retrain.pretrained`: the published retrained reference of a scenario and seed, as a rule input
+    (a function of the wildcards; no input without it)."""
+    from unlearnbench.checkpoints import expand_weights_path
+
+    template = config["retrain"]["pretrained"]
+    if not template:
+        return {}
+    return {"retrain_weights": lambda w: expand_weights_path(template, scenario=w.scenario, seed=int(w.seed))}
+
+
+def method_inputs(w, seed=None):
+    """Files a method instance reads besides the original and the data, from its algorithm
+    (`UnlearningMethod.input_files`, e.g. `external`'s weights of this scenario and seed): rule inputs, so
+    that editing one reruns exactly the runs that read it."""
+    from unlearnbench.methods import create_method
+
+    method = create_method(w.method, config["methods"][w.method])
+    files = method.input_files(w.scenario, int(w.seed if seed is None else seed))
+    return {f"method_{key}": path for key, path in files.items()}
+
+
 def data_files(name):
     return {"npz": f"{OUT}/data/{name}.npz", "meta": f"{OUT}/data/{name}.json"}
 

@@ -1,9 +1,11 @@
-# Report: leaderboards with verdicts, figures and DVC exports, from the aggregated results and the
+# Report: leaderboards with verdicts (Markdown, CSV, HTML, LaTeX) and the landing page report/index.html,
+# figures (PNG, SVG, PDF) and DVC exports, from the aggregated results and the
 # checkpoint sidecars (status, wall time, curves). Outputs flagged report() — with the data contact sheets —
 # make up `snakemake --report report.html` (`make report`). File names live in unlearnbench.report.layout.
 # Three light jobs: importing the package costs more than drawing, so figures share one job.
 from types import SimpleNamespace
 
+from unlearnbench.attacks import attack_modules
 from unlearnbench.report import layout
 
 SUMMARY = str(layout.summary_table(OUT))
@@ -41,7 +43,8 @@ def figures(fmt):
 
 def report_targets():
     targets = [str(layout.combined_leaderboard(OUT)), str(layout.metrics_json(OUT))]
-    targets += [str(layout.leaderboard_file(OUT, sc, fmt)) for sc in SCENARIOS for fmt in ("md", "csv", "html")]
+    targets += [str(layout.leaderboard_file(OUT, sc, fmt)) for sc in SCENARIOS for fmt in layout.LEADERBOARD_FORMATS]
+    targets += [str(layout.report_index(OUT))]
     targets += [str(layout.plot_table(OUT, name)) for name in layout.PLOT_TABLES]
     return targets + [str(p) for fmt in layout.IMAGE_FORMATS for p in figures(fmt)]
 
@@ -56,9 +59,13 @@ rule leaderboard:
                      category="Leaderboard", labels={"scenario": sc, "format": "table"}) for sc in SCENARIOS],
         md=[str(layout.leaderboard_file(OUT, sc, "md")) for sc in SCENARIOS],
         csv=[str(layout.leaderboard_file(OUT, sc, "csv")) for sc in SCENARIOS],
+        tex=[str(layout.leaderboard_file(OUT, sc, "tex")) for sc in SCENARIOS],
+        index=str(layout.report_index(OUT)),  # landing page: links to every leaderboard and figure + glossary
     params:
         **REPORT_PARAMS,
-        code=stage_code("report_leaderboard"),
+        # the landing page's glossary reads every registered attack's docstring (registered by name: unseen
+        # by the import graph)
+        code=stage_code("report_leaderboard", *attack_modules("features"), *attack_modules("model")),
     threads: 1
     log:
         f"{OUT}/logs/report/leaderboard.log",
@@ -72,8 +79,7 @@ rule plots:
     input:
         **REPORT_INPUTS,
     output:
-        png=figures("png"),
-        svg=figures("svg"),
+        **{fmt: figures(fmt) for fmt in layout.IMAGE_FORMATS},
     params:
         **REPORT_PARAMS,
         code=stage_code("report_plots"),

@@ -1,11 +1,14 @@
 # Training: the original model (all upstream training data) and the retrained reference (retain set only).
 # With `model.pretrained`, train_original imports the original model from that weights file instead of
-# training it (same outputs; the sidecar records `source: import` and the file's SHA-256).
+# training it (same outputs; the sidecar records `source: import` and the file's SHA-256); with
+# `retrain.pretrained`, train_retrain imports each scenario's and seed's published retrained reference.
 
 # Model specs in params: the import settings only where they matter (the retrained reference is always
 # trained from scratch; without `pretrained`, `finetune` is irrelevant), so toggling them reruns nothing else.
 SCRATCH_MODEL = {k: v for k, v in config["model"].items() if k not in ("pretrained", "finetune")}
 ORIGINAL_MODEL = config["model"] if config["model"].get("pretrained") else SCRATCH_MODEL
+# an imported retrained reference is not trained: the recipe is no param of it (a recipe edit reruns nothing)
+RETRAIN_RECIPE = None if config["retrain"]["pretrained"] else config["train"]
 TRAIN_CODE = stage_code("train")
 
 
@@ -36,9 +39,12 @@ rule train_original:
 
 
 def forget_set_inputs(w):
-    """`top` ranks upstream classes with the original model's cached features (no extra forward pass)."""
+    """`top` ranks upstream classes with the original model's cached features (no extra forward pass);
+    `indices` reads its forget list, an input so that editing the file reruns this scenario's jobs only."""
     sc = SCENARIO[w.scenario]
     inputs = data_files("upstream")
+    if sc["kind"] == "indices":
+        inputs["forget_list"] = sc["file"]
     if sc["kind"] == "top":
         inputs["up_features"] = features("original", "train")
         inputs["down_features"] = features("original", sc["downstream"])
@@ -87,12 +93,14 @@ rule train_retrain:
     input:
         **data_files("upstream"),
         forget=forget_set("{scenario}"),
+        # `retrain.pretrained`: the published weights of this scenario and seed (an edit reruns this job)
+        **retrain_weights_input(),
     output:
         ckpt=checkpoint("retrain/{scenario}/seed{seed}"),
         meta=checkpoint("retrain/{scenario}/seed{seed}") + ".json",
     params:
-        model=as_json(SCRATCH_MODEL),  # always from scratch: the pretrained weights saw the forget classes
-        train=as_json(config["train"]),
+        model=as_json(SCRATCH_MODEL),  # never model.pretrained: those weights saw the forget classes
+        train=as_json(RETRAIN_RECIPE),
         seed=lambda w: int(w.seed),
         monitor_images=config["monitor_images"],
         role="retrain",

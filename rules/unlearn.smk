@@ -3,6 +3,7 @@
 # Params carry the instance's hyper-parameters (and grid) and the code hash of its own modules, so editing
 # SCRUB reruns SCRUB jobs only, and changing one grid point reruns that instance's branch only.
 from unlearnbench.methods import grid_points, method_module
+from unlearnbench.tuning import tuned_model_path
 
 
 def tuned(method):
@@ -12,6 +13,11 @@ def tuned(method):
 
 def tuning_file(scenario, method):
     return f"{OUT}/tuning/{scenario}/{method}.json"
+
+
+def tuned_model_file(scenario, method):
+    """The tune job's run of the chosen point on the first seed (unlearnbench.tuning.tuned_model_path)."""
+    return str(tuned_model_path(tuning_file(scenario, method)))
 
 
 def method_code(script):
@@ -28,23 +34,28 @@ def surrogate_input(w):
 
 def unlearn_inputs(w):
     inputs = {"original": checkpoint("original"), "original_meta": checkpoint("original") + ".json",
-              **data_files("upstream"), "forget": forget_set(w.scenario), **surrogate_input(w)}
+              **data_files("upstream"), "forget": forget_set(w.scenario), **surrogate_input(w),
+              **method_inputs(w)}
     if tuned(w.method):
         inputs["tuning"] = tuning_file(w.scenario, w.method)
+        if int(w.seed) == SEEDS[0]:  # the tune job already ran this seed's unlearning: adopt it
+            inputs["tuned_model"] = tuned_model_file(w.scenario, w.method)
     return inputs
 
 
 def tune_inputs(w):
     return {"original": checkpoint("original"), "original_meta": checkpoint("original") + ".json",
             "retrain": checkpoint(f"retrain/{w.scenario}/seed{SEEDS[0]}"), **data_files("upstream"),
-            "forget": forget_set(w.scenario), **surrogate_input(w)}
+            "forget": forget_set(w.scenario), **surrogate_input(w), **method_inputs(w, seed=SEEDS[0])}
 
 
 rule tune:
     input:
         unpack(tune_inputs),
     output:
-        tuning_file("{scenario}", "{method}"),
+        record=tuning_file("{scenario}", "{method}"),
+        model=tuned_model_file("{scenario}", "{method}"),
+        model_meta=tuned_model_file("{scenario}", "{method}") + ".json",
     params:
         spec=lambda w: as_json(config["methods"][w.method]),
         grid=lambda w: as_json(grid_points(w.method, config["methods"][w.method])),

@@ -15,10 +15,16 @@ data.* (DatasetError) / part: heldout                   test_config.py, test_dat
 train.* (TrainConfig rules)                             TRAIN_CASES (here)
 scenarios: duplicates / k ≥ classes / top unknown ds    test_config.py
 scenarios: k/n missing, keys not applicable, top w/o    SCENARIO_CASES (here); n missing: test_config.py
-  downstream
+  downstream, n and fraction both given
 scenarios: n ≥ training images                          test_day_one.py
+scenarios: fraction rounds to 0 or to all               SCENARIO_CASES (here)
+scenarios: classes unknown / duplicate / all            SCENARIO_CASES (here); job side: test_forget_sets.py
+scenarios: indices file missing / unparsable /          SCENARIO_CASES, test_bad_forget_list_names_the_
+  duplicates / negative / out of range                  scenario_key_and_file (here); formats:
+                                                        test_forget_sets.py
 methods.<i>.surrogate_set                               test_new_methods_delete_scar_unsir.py
-methods.<i>.scenarios: unknown / unsupported kind       SCENARIO_CASES (here)
+methods.<i>.scenarios: unknown / unsupported kind       SCENARIO_CASES, test_new_scenario_kinds_validate_and_
+                                                        map_to_class_or_sample_forgetting (here)
 evaluation.layers                                       test_config.py
 evaluation.metrics: unknown / bad parameters            METRIC_CASES (here)
 attacks.params: unknown / bad parameters                test_attacks.py
@@ -27,6 +33,7 @@ scenario(): unknown name                                test_scenario_lookup_nam
 """
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from conftest import REPO
@@ -92,6 +99,32 @@ SCENARIO_CASES = [
      ["methods.bs.scenarios:", "unknown scenario 'random9'", "configured: ['random1', 'samples30', 'top1_similar']"]),
     ("class_only_method_on_samples", _set("methods", "bs", "scenarios", ["samples30"]),
      ["methods.bs.scenarios:", "boundary_shrink supports ['class'] forgetting only", "'samples30' is 'samples'"]),
+    ("classes_without_classes", _set("scenarios", [{"name": "c", "kind": "classes"}]),
+     ["scenarios[0] (c).classes:", "required for kind 'classes'"]),
+    ("classes_unknown_name", _set("scenarios", [{"name": "c", "kind": "classes", "classes": ["truck", 1]}]),
+     ["scenarios[0] (c).classes:", "unknown class(es) ['truck']", "valid: indices 0…5 or the class names (6):",
+      "'flower3-stripes/amp0.215-freq3'"]),
+    ("classes_index_out_of_range", _set("scenarios", [{"name": "c", "kind": "classes", "classes": [6, -1]}]),
+     ["scenarios[0] (c).classes:", "unknown class(es) [6, -1]", "indices 0…5"]),
+    ("classes_named_twice", _set("scenarios", [{"name": "c", "kind": "classes",
+                                                "classes": ["flower3-stripes/amp0.215-freq3", 0]}]),
+     ["scenarios[0] (c).classes:", "['flower3-stripes/amp0.215-freq3'] listed more than once"]),
+    ("classes_all_of_them", _set("scenarios", [{"name": "c", "kind": "classes", "classes": [0, 1, 2, 3, 4, 5]}]),
+     ["scenarios[0] (c).classes:", "all 6 classes listed; something must be retained"]),
+    ("k_on_a_classes_scenario", _set("scenarios", [{"name": "c", "kind": "classes", "classes": [1], "k": 1}]),
+     ["scenarios[0] (c):", "key(s) ['k']", "do not apply to kind 'classes'"]),
+    ("samples_n_and_fraction", _set("scenarios", [{"name": "s", "kind": "samples", "n": 5, "fraction": 0.1}]),
+     ["scenarios[0] (s):", "give exactly one of `n` (a count) or `fraction`"]),
+    ("samples_fraction_rounds_to_nothing", _set("scenarios", [{"name": "s", "kind": "samples", "fraction": 0.001}]),
+     ["scenarios[0] (s).fraction:", "0.001 × 288 upstream training images", "rounds to 0 samples",
+      "minus 72 carved into the tuning validation split"]),
+    ("indices_without_file", _set("scenarios", [{"name": "i", "kind": "indices"}]),
+     ["scenarios[0] (i).file:", "required for kind 'indices'"]),
+    ("indices_file_missing", _set("scenarios", [{"name": "i", "kind": "indices", "file": "no/such/list.txt"}]),
+     ["scenarios[0] (i).file: forget list no/such/list.txt does not exist"]),
+    ("fraction_on_an_indices_scenario",
+     _set("scenarios", [{"name": "i", "kind": "indices", "file": "x.txt", "fraction": 0.5}]),
+     ["scenarios[0] (i):", "key(s) ['fraction']", "do not apply to kind 'indices'"]),
 ]
 
 METRIC_CASES = [
@@ -125,11 +158,15 @@ SCHEMA_CASES = [
     ("duplicate_seeds", _set("seeds", [0, 0]),
      ["seeds:", "[0, 0] has non-unique elements"]),
     ("scenario_kind", _set("scenarios", [{"name": "r", "kind": "randomly", "k": 1}]),
-     ["scenarios.0.kind:", "'randomly' is not one of ['random', 'top', 'samples']"]),
+     ["scenarios.0.kind:", "'randomly' is not one of ['random', 'top', 'classes', 'samples', 'indices']"]),
     ("finetune_scope", _set("model", "finetune", "backbone"),
      ["model.finetune:", "'backbone' is not one of ['head', 'all']"]),
     ("method_instance_name", _set("methods", "1ga", {"algorithm": "gradient_ascent"}),
      ["methods:", "'1ga' does not match", "^[A-Za-z][A-Za-z0-9_]*$"]),
+    ("samples_fraction_range", _set("scenarios", [{"name": "s", "kind": "samples", "fraction": 1.5}]),
+     ["scenarios.0.fraction:", "1.5 is greater than or equal to the maximum of 1"]),
+    ("classes_entry_type", _set("scenarios", [{"name": "c", "kind": "classes", "classes": [1.5]}]),
+     ["scenarios.0.classes.0:", "1.5 is not of type 'string', 'integer'"]),
     ("validation_fraction", _set("tuning", "validation_fraction", 0.5),
      ["tuning.validation_fraction:", "0.5 is greater than or equal to the maximum of 0.5"]),
 ]
@@ -153,6 +190,40 @@ def test_valid_multistep_recipe_is_accepted():
     cfg = quick()
     cfg["train"].update(epochs=4, schedule="multistep", milestones=[2, 3])
     assert validate_config(cfg)["train"]["milestones"] == [2, 3]
+
+
+@pytest.mark.parametrize("content, fragments", [
+    ("5\n2\n5\n", ["indices listed more than once: [5]"]),
+    ("3\nthree\n", ["line 2: expected one integer per line, got 'three'"]),
+    ("-1\n", ["negative indices [-1]"]),
+    # the numbering is the training set before the tuning carve-out: 6 classes × 60 = 360 images, not 288
+    ("300\n360\n", ["indices [360] are out of range; the upstream training set has 360 images",
+                      "(data.upstream (synthetic) has 360)", "valid: 0…359"]),
+])
+def test_bad_forget_list_names_the_scenario_key_and_file(tmp_path, content, fragments):
+    path = tmp_path / "forget.txt"
+    path.write_text(content)
+    message = rejected(_set("scenarios", [{"name": "pub", "kind": "indices", "file": str(path)}]))
+    assert message.startswith(f"scenarios[0] (pub).file: forget list {path}"), message
+    assert all(f in message for f in fragments), message
+
+
+def test_new_scenario_kinds_validate_and_map_to_class_or_sample_forgetting(tmp_path):
+    """`classes` is class forgetting and `indices` sample forgetting: which methods run them by default, and
+    a class-only method named on an `indices` scenario is rejected like on a `samples` one."""
+    from unlearnbench.config import method_scenarios
+
+    np.save(tmp_path / "list.npy", np.array([300, 0, 7]))  # 300 < 360: valid before the tuning carve-out
+    cfg = quick()
+    cfg["scenarios"] = [{"name": "named", "kind": "classes", "classes": ["star4-checks/amp0.215-freq3", 5]},
+                        {"name": "pub", "kind": "indices", "file": str(tmp_path / "list.npy")},
+                        {"name": "tenth", "kind": "samples", "fraction": 0.1}]
+    del cfg["methods"]["bs"]["scenarios"]
+    valid = validate_config(cfg)
+    assert method_scenarios(valid, "bs") == ["named"] and method_scenarios(valid, "ga") == ["named", "pub", "tenth"]
+    cfg["methods"]["bs"]["scenarios"] = ["pub"]
+    message = rejected(lambda c: c.update(scenarios=cfg["scenarios"], methods=cfg["methods"]))
+    assert "boundary_shrink supports ['class'] forgetting only, but scenario 'pub' is 'indices' (sample)" in message
 
 
 def test_load_yaml_names_the_file_and_problem(tmp_path):

@@ -264,7 +264,7 @@ SAMPLE_BUDGET = {
     # strong dampening (λ 0.1) give the cleanest separation SSD reaches here (see the report: the weakest method)
     "ssd": dict(selection_weighting=1.5, batch_size=1, dampening_constant=0.1),
 }
-SAMPLE_METHODS = sorted(name for name, cls in METHODS.items() if "sample" in cls.supports)
+SAMPLE_METHODS = sorted(name for name, cls in METHODS.items() if "sample" in cls.supports and cls.runs_algorithm)
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,8 @@ def tiny_data(tmp_path_factory):
 
 def test_matching_head_loads_exactly(weights):
     model = create_model(ARCH, 4)
-    assert load_pretrained_weights(model, weights) == {"head": "kept", "weights_num_classes": 4}
+    assert load_pretrained_weights(model, weights) == {"head": "kept", "weights_num_classes": 4,
+                                                        "format": "safetensors", "wrapper": None}
     saved = load_file(str(weights))
     assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
 
@@ -79,7 +80,7 @@ def test_config_validation_of_the_weights_file(tmp_path, weights):
         validate_config({**base, "model": {"arch": ARCH, "pretrained": str(tmp_path / "missing.safetensors")}})
     bad = tmp_path / "model.pt"
     bad.write_bytes(b"PK\x03\x04 a torch pickle, not safetensors")
-    with pytest.raises(ConfigError, match="model.pretrained: weights file .*model.pt is not a readable safetensors"):
+    with pytest.raises(ConfigError, match="model.pretrained: weights file .*model.pt is not a readable PyTorch state dict"):
         validate_config({**base, "model": {"arch": ARCH, "pretrained": str(bad)}})
 
 

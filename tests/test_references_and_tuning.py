@@ -61,7 +61,7 @@ def _poisoned_copy(src, dst):
 
 
 def test_tuning_never_reads_the_test_split(quick_out, tmp_path):
-    from unlearnbench.stages import tune_method
+    from unlearnbench.tuning import tune_method
 
     spec = {"algorithm": "gradient_ascent", "epochs": 1, "grid": {"lr": [0.0001, 0.003]}}
     poisoned = tmp_path / "poisoned.npz"
@@ -73,6 +73,30 @@ def test_tuning_never_reads_the_test_split(quick_out, tmp_path):
                for i, npz in enumerate([quick_out / "data" / "upstream.npz", poisoned])]
     assert records[0]["scores"] == records[1]["scores"] and records[0]["chosen"] == records[1]["chosen"]
     assert records[0]["accuracies"] == records[1]["accuracies"]
+
+
+def test_the_first_seed_adopts_the_tuned_run_with_the_weights_a_fresh_run_gives(quick_out, tmp_path):
+    """The unlearn job of the tuning seed adopts the tune job's run of the chosen point: same weights as
+    computing it again, the sidecar says so, and a tuned run of another point or seed is refused."""
+    from safetensors.numpy import load_file
+
+    from unlearnbench.checkpoints import read_meta
+    from unlearnbench.stages import run_unlearning
+
+    q, scenario = quick_out, "random1"
+    adopted = q / "models" / "unlearn" / scenario / "seed0" / "ga.safetensors"
+    assert read_meta(adopted)["adopted_from_tune"] is True
+    spec = yaml.safe_load((q.parents[1] / "configs" / "quick.yaml").read_text())["methods"]["ga"]
+    args = ("ga", spec, q / "models" / "original.safetensors", q / "data" / "upstream.npz", q / "data" / "upstream.json",
+            q / "forget_sets" / f"{scenario}.json")
+    kw = dict(seed=0, threads=2, device="cpu", tuning_json=q / "tuning" / scenario / "ga.json", monitor_images=256)
+    run_unlearning(*args, tmp_path / "fresh.safetensors", **kw)
+    fresh, kept = load_file(tmp_path / "fresh.safetensors"), load_file(adopted)
+    assert fresh.keys() == kept.keys() and all(np.array_equal(fresh[k], kept[k]) for k in fresh)
+    assert "adopted_from_tune" not in read_meta(tmp_path / "fresh.safetensors")
+    with pytest.raises(ValueError, match="is not this job's"):
+        run_unlearning(*args, tmp_path / "other.safetensors", **{**kw, "seed": 1},
+                       tuned_ckpt=q / "tuning" / scenario / "ga.safetensors")
 
 
 def test_changing_one_grid_point_reruns_only_that_branch(quick_run, tmp_path):

@@ -6,4 +6,5 @@ with logged(snakemake):
                     model=param(snakemake, "model"), train=param(snakemake, "train"), seed=snakemake.params.seed,
                     threads=snakemake.threads, device=snakemake.params.device,
                     monitor_images=snakemake.params.monitor_images,
-                    forget_set=snakemake.input.get("forget"), role=snakemake.params.role)
+                    forget_set=snakemake.input.get("forget"), role=snakemake.params.role,
+                    weights=snakemake.input.get("retrain_weights"))

@@ -6,4 +6,4 @@ with logged(snakemake):
                    snakemake.input.npz, snakemake.input.meta, snakemake.input.forget, snakemake.output.ckpt,
                    seed=snakemake.params.seed, threads=snakemake.threads, device=snakemake.params.device,
                    tuning_json=snakemake.input.get("tuning"), monitor_images=snakemake.params.monitor_images,
-                   surrogate_npz=snakemake.input.get("surrogate"))
+                   surrogate_npz=snakemake.input.get("surrogate"), tuned_ckpt=snakemake.input.get("tuned_model"))

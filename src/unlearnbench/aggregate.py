@@ -84,6 +84,68 @@ HEADLINES: list[tuple[str, str, dict[str, str]]] = [
 ]
 #: recovery headlines compared with the retrained control by the ``recoverable`` verdict (higher = recovers more)
 RECOVERY = ("proto_forget_test", "fewshot_auc", "retain_relearn_auc")
+#: quantities :func:`per_seed_summary` derives from the headlines (group ``derived``)
+DERIVED = ("gap_logit", "gap_repr", "harmonic", "anamnesis")
+#: one line per summary quantity (every :data:`HEADLINES` name and :data:`DERIVED`; ``{ds}`` is a downstream
+#: set): the glossary of the report's landing page. tests/test_paper_output.py fails on a quantity without one.
+QUANTITY_HELP: dict[str, str] = {
+    "forget_train_acc": "top-1 accuracy on the forget set's training images",
+    "retain_train_acc": "top-1 accuracy on the retain set's training images",
+    "forget_test_acc": "top-1 accuracy on test images of the forgotten classes (class forgetting only)",
+    "retain_test_acc": "top-1 accuracy on test images of the other classes: the utility that must be kept",
+    "mia_svc": "SalUn's MIA-efficacy: fraction of forget-train images an SVC on confidence / entropy features "
+               "calls non-members (higher = the forget set looks unseen)",
+    "mia_loss_auc": "AUC of the loss-threshold membership attack, forget-train vs. unseen images "
+                    "(≈ 0.5 = indistinguishable)",
+    "cka_to_original": "linear CKA of the pre-logit features to the original model's on forget-train "
+                       "(1 = representation unchanged; estimator in the summary's `estimator` column)",
+    "cka_to_retrain": "linear CKA of the pre-logit features to the retrained model's on forget-train "
+                      "(1 = the gold standard's representation)",
+    "knn_{ds}": "k-NN transfer accuracy (k = 5, cosine, pre-logit features) on the downstream set {ds}: "
+                "below both references = features damaged",
+    "knn_forget_test": "k-NN accuracy of forget-test queries against a retain-train + forget-train bank "
+                       "(high = the forgotten classes still cluster)",
+    "probe_forget_test": "linear-probe recovery: a fresh linear classifier on frozen pre-logit features of all "
+                         "classes, scored on forget-test (high = still linearly decodable)",
+    "procrustes_to_original": "orthogonal Procrustes similarity to the original (pre-logits, forget-train): a "
+                              "second opinion on CKA, outside the gaps",
+    "mknn_to_original": "mutual k-NN alignment (k = 10) to the original (pre-logits, forget-train): a second "
+                        "opinion on CKA, outside the gaps",
+    "proto_forget_test": "forget-test accuracy after the prototype attack (the class's head row overwritten by "
+                         "the mean feature of a few of its images; higher = recovers more)",
+    "fewshot_auc": "area under the few-shot relearning curve: mean forget accuracy over a few fine-tuning steps "
+                   "on a few forget images per class (higher = comes back faster)",
+    "retain_relearn_auc": "area under the retain-only relearning curve: mean forget accuracy while fine-tuning "
+                          "on retain images only (higher = comes back without seeing it)",
+    "fewshot_steps": "few-shot relearn time: first step reaching the target fraction of the original's forget "
+                     "accuracy (censored at the step budget)",
+    "gap_logit": "mean |m − retrain| over the logit headlines (accuracies, MIA); 0 = indistinguishable from "
+                 "retrain",
+    "gap_repr": "mean |m − retrain| over the representation headlines (CKA, k-NN, probe); 0 = indistinguishable "
+                "from retrain",
+    "harmonic": "harmonic mean of 1 − gap_logit and 1 − gap_repr: high only when both the logits and the "
+                "representations match the retrained model",
+    "anamnesis": "Anamnesis Index: few-shot relearn time over the retrained model's (< 1 = the class comes back "
+                 "faster than learning it from scratch)",
+}
+#: one line per column of ``summary.parquet`` (:func:`summarise_seeds`), for the glossary
+SUMMARY_COLUMN_HELP: dict[str, str] = {
+    "scenario": "forget scenario (a `scenarios[].name` of the config)",
+    "method": "method instance (a `methods` key), or a reference row: original, original_prime, retrain",
+    "algorithm": "the registered algorithm the instance runs",
+    "quantity": "what is summarised: a headline metric or a derived score (see the quantities)",
+    "group": "logit / repr (the two gaps), similarity, recovery, derived",
+    "mean": "mean over seeds (NaN when any seed is NaN: undetermined, never better)",
+    "std": "sample standard deviation over seeds",
+    "n_seeds": "number of replicate seeds",
+    "estimator": "the CKA estimator of a CKA headline (biased or debiased, by the samples-per-dimension rule)",
+    "se_seeds": "standard error over seeds, std/√n (model variance; NaN with one seed)",
+    "se_eval": "RMS over seeds of the bootstrap standard error over the evaluated samples",
+    "se": "√(se_seeds² + se_eval²)",
+    "df": "Welch–Satterthwaite degrees of freedom of se",
+    "ci95": "95 % CI half-width t₀.₉₇₅,df · se: the “±” of every table and error bar",
+    "status": "ok, or the non-ok runs counted (diverged, no-op: never a success)",
+}
 RUN = ["scenario", "seed", "method"]
 VALUE_COLUMNS = RUN + ["algorithm", "status", "quantity", "group", "value", "se", "estimator"]
 

@@ -4,8 +4,10 @@
 package data read with :mod:`importlib.resources`, so an installed wheel validates too; the same schema
 mechanism as ``snakemake.utils.validate(set_default=True)``), rejects unknown keys and out-of-range values,
 then checks what a schema cannot express: the architecture exists in timm, a pretrained weights file exists
-and is safetensors, dataset adapters and their files, forget set sizes against class counts and training-set
-sizes, `top` scenarios naming a known downstream set, method instances against
+and is loadable as weights (safetensors, or a weights-only PyTorch state dict; so is every file of
+``retrain.pretrained`` and of a method's ``input_files``, e.g. ``external``'s), dataset adapters and their files, forget set sizes against class counts and training-set
+sizes, `top` scenarios naming a known downstream set, `classes` scenarios naming known classes, `indices`
+forget-list files (parsed; indices unique and within the training set), method instances against
 the method registry (algorithm, hyper-parameters, ranges, scenario support), metric names and layers.
 Every error is a :class:`ConfigError` whose message names the key and what was expected.
 """
@@ -132,7 +134,8 @@ def _check_methods_first(cfg: dict[str, Any]) -> None:
 def _check_semantics(cfg: dict[str, Any]) -> None:
     from unlearnbench.data import DatasetError, check_spec
     from unlearnbench.archs import known_layers
-    from unlearnbench.methods import METHODS, scenario_support
+    from unlearnbench.data.forget_sets import forget_mode
+    from unlearnbench.methods import METHODS
 
     arch, kwargs = cfg["model"]["arch"], cfg["model"]["kwargs"]
     if known_layers(arch, kwargs) is None:  # only then import torch + timm (seconds): see archs.py
@@ -165,28 +168,9 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"scenarios: duplicate scenario names {dupes}")
-    # counted once, and only when a `samples` scenario needs it (a folder listing for image folders)
-    samples = any(s["kind"] == "samples" and "n" in s for s in cfg["scenarios"])
-    train_size = upstream_train_size(cfg) if samples else None
+    memo: dict[str, Any] = {}  # the training-set count, read once and only when a scenario needs it
     for i, sc in enumerate(cfg["scenarios"]):
-        where = f"scenarios[{i}] ({sc['name']})"
-        need = "n" if sc["kind"] == "samples" else "k"
-        extra = {"k", "n", "downstream"} - {need} - ({"downstream"} if sc["kind"] == "top" else set())
-        if need not in sc:
-            raise ConfigError(f"{where}.{need}: required for kind {sc['kind']!r}")
-        if extra & set(sc):
-            raise ConfigError(f"{where}: key(s) {sorted(extra & set(sc))} do not apply to kind {sc['kind']!r}")
-        if need == "k" and sc["k"] >= n_classes:
-            raise ConfigError(f"{where}.k: {sc['k']} classes requested but the upstream dataset has {n_classes}; "
-                              f"expected 1 ≤ k < {n_classes} (something must be retained)")
-        if need == "n":
-            _check_sample_count(f"{where}.n", sc["n"], train_size)
-        if sc["kind"] == "top":
-            if "downstream" not in sc:
-                raise ConfigError(f"{where}.downstream: a `top` scenario names the downstream dataset that ranks classes")
-            if sc["downstream"] not in cfg["data"]["downstream"]:
-                raise ConfigError(f"{where}.downstream: unknown downstream dataset {sc['downstream']!r}; "
-                                  f"configured: {sorted(cfg['data']['downstream'])}")
+        _check_scenario(cfg, f"scenarios[{i}] ({sc['name']})", sc, n_classes, memo)
 
     kinds = {s["name"]: s["kind"] for s in cfg["scenarios"]}
     for inst, spec in cfg["methods"].items():
@@ -197,9 +181,12 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
         for sc in spec.get("scenarios", []):
             if sc not in kinds:
                 raise ConfigError(f"methods.{inst}.scenarios: unknown scenario {sc!r}; configured: {sorted(kinds)}")
-            if scenario_support(kinds[sc]) not in cls.supports:
+            if forget_mode(kinds[sc]) not in cls.supports:
                 raise ConfigError(f"methods.{inst}.scenarios: {spec['algorithm']} supports {sorted(cls.supports)} "
-                                  f"forgetting only, but scenario {sc!r} is {kinds[sc]!r} (sample) forgetting")
+                                  f"forgetting only, but scenario {sc!r} is {kinds[sc]!r} "
+                                  f"({forget_mode(kinds[sc])}) forgetting")
+
+    _check_imported_weights(cfg)
 
     layers = cfg["evaluation"]["layers"]
     valid = known_layers(arch, kwargs)
@@ -216,6 +203,47 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
             raise ConfigError(str(exc)) from None
     _check_metrics(cfg)
     _check_attacks(cfg)
+
+
+def _check_imported_weights(cfg: dict[str, Any]) -> None:
+    """Every per-run file a config names exists and is loadable: ``retrain.pretrained`` for each scenario and
+    replicate seed, and each method instance's :meth:`~unlearnbench.methods.UnlearningMethod.input_files` for
+    each run it takes part in (``external``'s ``weights``). Two runs of different scenarios or seeds may not read
+    one file (a template lacking ``{scenario}`` or ``{seed}``): they would be one run reported as several."""
+    from unlearnbench.checkpoints import check_template, check_weights_file, expand_weights_path
+    from unlearnbench.methods import create_method
+
+    seeds = [int(s) for s in cfg["seeds"]]
+
+    def check_runs(key: str, runs: list[tuple[str, int]], path_of, check) -> None:
+        seen: dict[str, tuple[str, int]] = {}
+        for scenario_name, seed in runs:
+            path = path_of(scenario_name, seed)
+            if path in seen:
+                raise ConfigError(f"{key}: scenario {seen[path][0]!r} seed {seen[path][1]} and scenario "
+                                  f"{scenario_name!r} seed {seed} would both read {path}; name {{scenario}} and "
+                                  "{seed} in the path template")
+            seen[path] = (scenario_name, seed)
+            try:
+                check(path)
+            except ValueError as exc:  # CheckpointError included
+                raise ConfigError(f"{key}: {exc}") from None
+
+    template = cfg["retrain"]["pretrained"]
+    if template:
+        try:
+            check_template(template)
+        except ValueError as exc:
+            raise ConfigError(f"retrain.pretrained: {exc}") from None
+        runs = [(s["name"], seed) for s in cfg["scenarios"] for seed in seeds]
+        check_runs("retrain.pretrained", runs,
+                   lambda sc, seed: expand_weights_path(template, scenario=sc, seed=seed), check_weights_file)
+    for inst, spec in cfg["methods"].items():
+        method = create_method(inst, spec)
+        runs = [(sc, seed) for sc in method_scenarios(cfg, inst) for seed in seeds]
+        for key in (method.input_files(*runs[0]) if runs else {}):
+            check_runs(f"methods.{inst}.{key}", runs, lambda sc, seed, key=key: method.input_files(sc, seed)[key],
+                       lambda path, key=key: method.check_input_file(key, path))
 
 
 def _check_tuned_keys(cfg: dict[str, Any]) -> None:
@@ -259,28 +287,93 @@ def _check_train(train: dict[str, Any]) -> None:
         raise ConfigError(f"train: {exc}") from None
 
 
-def upstream_train_size(cfg: dict[str, Any]) -> tuple[int, str] | None:
+#: the keys each scenario kind takes besides name, kind and seed (`samples`: exactly one of n, fraction)
+SCENARIO_KEYS = {"random": ("k",), "top": ("k", "downstream"), "classes": ("classes",), "samples": ("n", "fraction"),
+                 "indices": ("file",)}
+
+
+def _check_scenario(cfg: dict[str, Any], where: str, sc: dict[str, Any], n_classes: int,
+                    memo: dict[str, Any]) -> None:
+    """One scenario: its kind's keys (:data:`SCENARIO_KEYS`) and what they name — class counts, class names, the
+    training-set size, a downstream set, a forget-list file (read and checked here, before any job)."""
+    from unlearnbench.data.forget_sets import ForgetSetError, check_index_range, read_index_file, resolve_classes
+
+    kind, keys = sc["kind"], SCENARIO_KEYS[sc["kind"]]
+    if kind == "samples" and "n" not in sc and "fraction" not in sc:
+        raise ConfigError(f"{where}.n: required for kind 'samples' (or `fraction`: a fraction of the training samples)")
+    if kind == "samples" and "n" in sc and "fraction" in sc:
+        raise ConfigError(f"{where}: key(s) ['fraction', 'n']: give exactly one of `n` (a count) or `fraction` "
+                          "for kind 'samples'")
+    for key in keys:
+        if key not in sc and kind != "samples" and key != "downstream":  # `top` without downstream: see below
+            raise ConfigError(f"{where}.{key}: required for kind {kind!r}")
+    extra = sorted(({k for ks in SCENARIO_KEYS.values() for k in ks} - set(keys)) & set(sc))
+    if extra:
+        raise ConfigError(f"{where}: key(s) {extra} do not apply to kind {kind!r}")
+    if "k" in keys and sc["k"] >= n_classes:
+        raise ConfigError(f"{where}.k: {sc['k']} classes requested but the upstream dataset has {n_classes}; "
+                          f"expected 1 ≤ k < {n_classes} (something must be retained)")
+    try:
+        if kind == "samples" and "n" in sc:
+            _check_sample_count(f"{where}.n", sc["n"], upstream_train_size(cfg, memo=memo))
+        elif kind == "samples":
+            _check_sample_fraction(f"{where}.fraction", sc["fraction"], upstream_train_size(cfg, memo=memo))
+        elif kind == "classes":
+            resolve_classes(sc["classes"], upstream_class_names(cfg), n_classes, f"{where}.classes")
+        elif kind == "indices":
+            listed = read_index_file(sc["file"], f"{where}.file")
+            size = upstream_train_size(cfg, carved=False, memo=memo)
+            if size is not None:
+                check_index_range(listed, size[0], f"{where}.file", sc["file"], f" ({size[1]})")
+    except ForgetSetError as exc:
+        raise ConfigError(str(exc)) from None
+    if kind == "top":
+        if "downstream" not in sc:
+            raise ConfigError(f"{where}.downstream: a `top` scenario names the downstream dataset that ranks classes")
+        if sc["downstream"] not in cfg["data"]["downstream"]:
+            raise ConfigError(f"{where}.downstream: unknown downstream dataset {sc['downstream']!r}; "
+                              f"configured: {sorted(cfg['data']['downstream'])}")
+
+
+def upstream_class_names(cfg: dict[str, Any]) -> list[str] | None:
+    """The upstream class names in label order, read cheaply (config, metadata, listing; nothing decoded); None
+    when the dataset adapter cannot tell (then a `classes` scenario's names are checked by its forget-set job)."""
+    from unlearnbench.data import DatasetError, dataset_class_names
+
+    try:
+        return dataset_class_names("data.upstream", cfg["data"]["upstream"])
+    except DatasetError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def upstream_train_size(cfg: dict[str, Any], carved: bool = True,
+                        memo: dict[str, Any] | None = None) -> tuple[int, str] | None:
     """``(images, how)``: the upstream training images a `samples` forget set is drawn from — after the dataset's
-    class restriction and caps and, when tuning carves a validation split, after that split — and a phrase
-    saying how it was counted; None when the dataset adapter cannot tell cheaply. Nothing is decoded: the
-    count comes from the config (generated data), the label array of an ``.npz`` or a folder listing."""
+    class restriction and caps and, when tuning carves a validation split, after that split (``carved=False``:
+    before it, the numbering an `indices` forget list uses) — and a phrase saying how it was counted; None when
+    the dataset adapter cannot tell cheaply. Nothing is decoded: the count comes from the config (generated
+    data), the label array of an ``.npz`` or a folder listing. ``memo`` (a dict) keeps the count between calls of
+    one validation, so that a folder is listed once however many scenarios ask."""
     from unlearnbench.data import DatasetError, train_class_counts
     from unlearnbench.data.arrays import carved_count
 
     upstream = cfg["data"]["upstream"]
-    try:
-        counts = train_class_counts("data.upstream", upstream)
-    except DatasetError as exc:
-        raise ConfigError(str(exc)) from None
+    memo = {} if memo is None else memo
+    if "counts" not in memo:
+        try:
+            memo["counts"] = train_class_counts("data.upstream", upstream)
+        except DatasetError as exc:
+            raise ConfigError(str(exc)) from None
+    counts = memo["counts"]
     if counts is None:
         return None
     total = int(counts.sum())
     tuning = cfg.get("tuning", {})
     fraction = float(tuning.get("validation_fraction", 0)) if tuning.get("enabled") else 0.0
-    if fraction > 0:
-        carved = sum(carved_count(int(c), fraction) for c in counts)
-        return total - carved, (f"data.upstream ({upstream['type']}) has {total}, minus {carved} carved into the "
-                                f"tuning validation split by tuning.validation_fraction: {fraction:g}")
+    if fraction > 0 and carved:
+        carved_n = sum(carved_count(int(c), fraction) for c in counts)
+        return total - carved_n, (f"data.upstream ({upstream['type']}) has {total}, minus {carved_n} carved into "
+                                  f"the tuning validation split by tuning.validation_fraction: {fraction:g}")
     return total, f"data.upstream ({upstream['type']}) has {total}"
 
 
@@ -290,6 +383,18 @@ def _check_sample_count(key: str, n: int, size: tuple[int, str] | None) -> None:
     if size is not None and n >= size[0]:
         raise ConfigError(f"{key}: {n} training samples requested but only {size[0]} upstream training images are "
                           f"available ({size[1]}); expected 1 ≤ n < {size[0]} (something must be retained)")
+
+
+def _check_sample_fraction(key: str, fraction: float, size: tuple[int, str] | None) -> None:
+    """``round(fraction × available)`` samples are drawn: at least one, and not all of them."""
+    from unlearnbench.data.forget_sets import sample_count
+
+    if size is None:
+        return
+    n = sample_count({"fraction": fraction}, size[0])
+    if not 1 <= n < size[0]:
+        raise ConfigError(f"{key}: {fraction:g} × {size[0]} upstream training images ({size[1]}) rounds to {n} "
+                          f"samples; expected 1 ≤ round(fraction × {size[0]}) < {size[0]}")
 
 
 def _check_heldout_parts(data: dict[str, Any]) -> None:
@@ -334,13 +439,14 @@ def _check_attacks(cfg: dict[str, Any]) -> None:
 
 def method_scenarios(cfg: dict[str, Any], instance: str) -> list[str]:
     """Scenarios a method instance runs on: its explicit list, else every scenario it supports."""
-    from unlearnbench.methods import METHODS, scenario_support
+    from unlearnbench.data.forget_sets import forget_mode
+    from unlearnbench.methods import METHODS
 
     spec = cfg["methods"][instance]
     if "scenarios" in spec:
         return list(spec["scenarios"])
     cls = METHODS[spec["algorithm"]]
-    return [s["name"] for s in cfg["scenarios"] if scenario_support(s["kind"]) in cls.supports]
+    return [s["name"] for s in cfg["scenarios"] if forget_mode(s["kind"]) in cls.supports]
 
 
 def scenario(cfg: dict[str, Any], name: str) -> dict[str, Any]:

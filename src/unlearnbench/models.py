@@ -147,6 +147,29 @@ def create_model(arch: str, num_classes: int, **kwargs) -> nn.Module:
     return timm.create_model(arch, pretrained=False, num_classes=num_classes, **kwargs)
 
 
+def pretrained_norm(model: nn.Module) -> dict[str, list[float]] | None:
+    """``{"mean": […], "std": […]}`` of ``model``'s timm ``pretrained_cfg`` (the input normalisation its
+    published weights expect; the tag of ``arch`` selects it, e.g. ``vit_base_patch16_224.augreg_in21k``), or
+    None when it has none (the small-input ResNets registered here)."""
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    mean, std = cfg.get("mean"), cfg.get("std")
+    if not mean or not std:
+        return None
+    return {"mean": [float(m) for m in mean], "std": [float(s) for s in std]}
+
+
+def set_input_norm(model: nn.Module, norm: dict[str, list[float]] | None) -> nn.Module:
+    """Mark ``model``'s input normalisation (a sidecar's ``input_norm``; None: the fixed default): datasets
+    prepared for it (``dataset.for_model(model)``) normalise pixels with it. Returns ``model``."""
+    from unlearnbench.data.arrays import INPUT_NORM_ATTR
+
+    if norm:
+        setattr(model, INPUT_NORM_ATTR, (tuple(float(m) for m in norm["mean"]), tuple(float(s) for s in norm["std"])))
+    elif hasattr(model, INPUT_NORM_ATTR):
+        delattr(model, INPUT_NORM_ATTR)
+    return model
+
+
 def stage_count(model: nn.Module) -> int:
     return len(getattr(model, "feature_info", [])) or 0
 

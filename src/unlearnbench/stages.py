@@ -82,14 +82,16 @@ def monitored(sets: dict[str, Any], max_images: int | None, seed: int) -> dict[s
 def train_reference(data_npz: str | Path, data_json: str | Path, out_ckpt: str | Path, *, model: dict[str, Any],
                     train: dict[str, Any], seed: int, threads: int, device: str,
                     forget_set: str | Path | None = None, role: str | None = None,
-                    monitor_images: int | None = None) -> None:
+                    monitor_images: int | None = None, weights: str | Path | None = None) -> None:
     """Train a reference: the ``original`` (all training data), a seed-noise-floor ``original_prime`` (the
     same recipe and data, another seed), or — given a forget set — the ``retrain`` reference.
 
     The model is initialised and its batches ordered from :func:`unlearnbench.seeding.init_seed` of its
     role and ``seed``, so no two references share an initialisation. With ``model.pretrained`` (a
-    safetensors file) the originals are *imported* instead of trained: see :func:`import_original`. The
-    retrained reference is always trained from scratch (the pretrained weights have seen the forget classes).
+    safetensors or PyTorch weights file) the originals are *imported* instead of trained: see
+    :func:`import_original`. The retrained reference is trained from scratch (the pretrained weights have
+    seen the forget classes) unless ``weights`` names a published retrained reference of this scenario and
+    seed (``retrain.pretrained``): see :func:`import_retrain`; ``train`` is then unused (may be None).
     """
     from unlearnbench.seeding import init_seed
 
@@ -97,6 +99,12 @@ def train_reference(data_npz: str | Path, data_json: str | Path, out_ckpt: str |
     if (role == "retrain") != (forget_set is not None):
         raise ValueError(f"role {role!r} {'needs' if role == 'retrain' else 'takes no'} forget set")
     rng_seed = init_seed(role, seed)
+    if weights is not None:
+        if role != "retrain":
+            raise ValueError(f"role {role!r}: `weights` imports a retrained reference; an original's weights come "
+                             "from model.pretrained")
+        return import_retrain(data_npz, data_json, forget_set, out_ckpt, model=model, weights=weights, seed=seed,
+                              threads=threads, device=device)
     if model.get("pretrained") and role != "retrain":
         return import_original(data_npz, data_json, out_ckpt, model=model, train=train, seed=rng_seed,
                                threads=threads, device=device, role=role, replicate_seed=seed)
@@ -146,12 +154,15 @@ def import_original(data_npz: str | Path, data_json: str | Path, out_ckpt: str |
     of the un-augmented training set computed once (the representation stays exactly the pretrained one);
     ``model.finetune: all`` fine-tunes the whole network with :func:`unlearnbench.training.train_model`.
     When the head matches (ImageNet weights, ImageNet upstream in the standard sorted-WordNet-id class
-    order) nothing is trained. The sidecar records ``source: import`` and the weights file's SHA-256.
+    order) nothing is trained. The sidecar records ``source: import`` and the weights file's SHA-256, format
+    and wrapper key (:func:`unlearnbench.checkpoints.weights_provenance`), and ``input_norm``: the mean/std of
+    the architecture's timm ``pretrained_cfg`` (when it has one), with which pixel datasets are normalised for
+    this model and every model unlearned from it (``ArrayDataset.for_model``).
     ``seed`` drives the head's initialisation and training (an ``original_prime`` imports the same weights
     with another seed: its floor measures the noise of what this pipeline trains).
     """
-    from unlearnbench.checkpoints import load_pretrained_weights
-    from unlearnbench.models import create_model
+    from unlearnbench.checkpoints import load_pretrained_weights, weights_provenance
+    from unlearnbench.models import create_model, pretrained_norm, set_input_norm
     from unlearnbench.training import TrainConfig, accuracy, prepare_model, setup_torch, train_model
 
     dev = setup_torch(seed, threads, device)
@@ -159,7 +170,8 @@ def import_original(data_npz: str | Path, data_json: str | Path, out_ckpt: str |
     weights = Path(model["pretrained"])
     net = create_model(model["arch"], ds.num_classes, **model.get("kwargs", {}))
     info = load_pretrained_weights(net, weights)
-    net = prepare_model(net, dev)
+    norm = pretrained_norm(net)
+    net = prepare_model(set_input_norm(net, norm), dev)
     ds = ds.for_model(net)
     train_set, test_set = ds.split("train"), ds.split("test")
     cfg = TrainConfig(**train)
@@ -178,11 +190,53 @@ def import_original(data_npz: str | Path, data_json: str | Path, out_ckpt: str |
                      {"model": model, "train": train, "seed": replicate}, dev, init_seed=seed,
                      data_hash=data_meta(data_json)["data_hash"],
                      forget_hash=None, curve=curve, final_accuracy=final, wall_time_s=wall, n_train=len(train_set),
-                     status="ok", source="import",
-                     pretrained={"path": str(weights), "sha256": file_hash(weights, length=64), "head": info["head"],
-                                 "weights_num_classes": info["weights_num_classes"],
+                     status="ok", source="import", input_norm=norm,
+                     pretrained={**weights_provenance(weights, {k: info[k] for k in ("format", "wrapper")}),
+                                 "head": info["head"], "weights_num_classes": info["weights_num_classes"],
                                  "finetune": scope if info["head"] == "reset" else None})
     save_checkpoint(out_ckpt, net, meta)
+
+
+def import_retrain(data_npz: str | Path, data_json: str | Path, forget_set: str | Path, out_ckpt: str | Path, *,
+                   model: dict[str, Any], weights: str | Path, seed: int, threads: int, device: str) -> None:
+    """The retrained reference of one scenario and replicate ``seed`` imported from a published weights file
+    (``retrain.pretrained``, expanded for this scenario and seed) instead of trained here.
+
+    The file must fit ``model.arch`` with the upstream class count exactly (the retrained reference keeps
+    every class's output; a classifier mismatch is an error, nothing is fine-tuned). The sidecar is a
+    retrained reference's (role ``retrain``, the forget set's hash, the final retain/forget test accuracies)
+    with ``source: import``, ``pretrained`` (path, SHA-256, format, wrapper key) and ``input_norm`` (the
+    architecture's ``pretrained_cfg`` mean/std, as for an imported original)."""
+    from unlearnbench.checkpoints import load_pretrained_weights, weights_provenance
+    from unlearnbench.models import create_model, pretrained_norm, set_input_norm
+    from unlearnbench.seeding import init_seed
+    from unlearnbench.training import accuracy, prepare_model, setup_torch
+
+    with phase("load"):
+        dev = setup_torch(init_seed("retrain", seed), threads, device)
+        ds = load_prepared(data_npz)
+        net = create_model(model["arch"], ds.num_classes, **model.get("kwargs", {}))
+        info = load_pretrained_weights(net, weights, reset_head=False)
+        norm = pretrained_norm(net)
+        net = prepare_model(set_input_norm(net, norm), dev)
+        ds = ds.for_model(net)
+        fs = read_forget_set(forget_set)
+        idx = fs.splits(ds.y_train, ds.y_test)
+        test_set = ds.split("test")
+        monitor = {"retain_test": test_set.subset(idx["retain_test"])}
+        if len(idx["forget_test"]):
+            monitor["forget_test"] = test_set.subset(idx["forget_test"])
+    with phase("compute"):
+        final = {name: accuracy(net, subset, dev) for name, subset in monitor.items()}
+    meta = _run_meta("retrain", model["arch"], ds.num_classes, model.get("kwargs", {}), seed,
+                     {"model": model, "pretrained": str(weights), "seed": seed}, dev, init_seed=None,
+                     data_hash=data_meta(data_json)["data_hash"], forget_hash=fs.forget_hash, curve=[],
+                     final_accuracy=final, wall_time_s=0.0, n_train=len(idx["retain_train"]), status="ok",
+                     source="import", input_norm=norm,
+                     pretrained={**weights_provenance(weights, {k: info[k] for k in ("format", "wrapper")}),
+                                 "head": info["head"], "weights_num_classes": info["weights_num_classes"]})
+    with phase("write"):
+        save_checkpoint(out_ckpt, net, meta)
 
 
 def finetune_head(net, train_set, cfg, *, seed: int, device) -> list[dict]:
@@ -234,7 +288,8 @@ def finetune_head(net, train_set, cfg, *, seed: int, device) -> list[dict]:
 def select_forget_set(scenario: dict[str, Any], data_npz: str | Path, out_json: str | Path,
                       out_ranking: str | Path | None = None, up_features: str | Path | None = None,
                       down_features: str | Path | None = None, down_json: str | Path | None = None) -> None:
-    """Write the forget set of one scenario; ``top`` ranks classes with the original model's features."""
+    """Write the forget set of one scenario; ``top`` ranks classes with the original model's features,
+    ``indices`` maps its list through the prepared data's ``train_index`` (see ``data/forget_sets.py``)."""
     with phase("load"):
         ds = load_prepared(data_npz)
     ranking = None
@@ -251,8 +306,18 @@ def select_forget_set(scenario: dict[str, Any], data_npz: str | Path, out_json: 
         from unlearnbench.atomic import write_text
 
         write_text(out_ranking, f"# scenario kind {scenario['kind']!r} has no similarity ranking\n")
-    fs = make_forget_set(scenario, ds.y_train, ds.num_classes, ranking)
+    train_index = source_size = None
+    if scenario["kind"] == "indices":  # listed in the numbering before the tuning carve-out (forget_sets.py)
+        from unlearnbench.data.arrays import read_train_index
+
+        train_index, source_size = read_train_index(data_npz)
+    fs = make_forget_set(scenario, ds.y_train, ds.num_classes, ranking, class_names=ds.class_names,
+                         train_index=train_index, source_size=source_size)
     write_forget_set(out_json, fs, scenario, ds.class_names)
+    if fs.details.get("left_out_in_validation"):
+        print(f"select_forget_set: {len(fs.details['left_out_in_validation'])} of {fs.details['listed']} samples "
+              f"listed in {fs.details['file']} are in the tuning validation split (no model trains on them) and "
+              "are left out of the forget set", file=sys.stderr)
 
 
 def evalset_arrays(data: ArrayDataset, evalset: str) -> tuple[np.ndarray, np.ndarray]:
@@ -264,7 +329,7 @@ def evalset_arrays(data: ArrayDataset, evalset: str) -> tuple[np.ndarray, np.nda
     return np.concatenate([data.x_train, data.x_test]), np.concatenate([data.y_train, data.y_test])
 
 
-__all__ = ["prepare_data", "train_reference", "import_original", "select_forget_set", "run_unlearning", "tune_method",
+__all__ = ["prepare_data", "train_reference", "import_original", "import_retrain", "select_forget_set", "run_unlearning",
            "evalset_arrays", "data_meta", "ForgetSet", "load_checkpoint", "read_meta"]
 
 
@@ -295,19 +360,37 @@ def _unlearning_task(original_ckpt: str | Path, data_npz: str | Path, forget_jso
     task = UnlearnTask(forget=train_set.subset(idx["forget_train"]), retain=train_set.subset(idx["retain_train"]),
                        num_classes=ds.num_classes, forget_classes=list(fs.forget_classes) if fs.forget_classes
                        else None, device=dev, seed=seed, monitor=monitored(monitor, monitor_images, seed),
+                       scenario=fs.scenario,
                        surrogate=load_prepared(surrogate_npz).for_model(model).split("train") if surrogate_npz
                        else None)
     return dev, model, original_meta, ds, fs, task
 
 
+def adopt_tuned_run(tuned_ckpt: str | Path, tuning: dict[str, Any] | None, seed: int, dev):
+    """The tune stage's run of the chosen point as this job's outcome; refused unless it is that point's run on
+    this seed (a stale or foreign checkpoint never stands in for a run)."""
+    from unlearnbench.methods import UnlearnOutcome
+    from unlearnbench.training import prepare_model
+
+    model, meta = load_checkpoint(tuned_ckpt, dev)
+    if tuning is None or meta.get("seed") != seed or meta.get("chosen") != tuning["chosen"]:
+        raise ValueError(f"{tuned_ckpt}: the tuned run (seed {meta.get('seed')}, point {meta.get('chosen')}) is not "
+                         f"this job's (seed {seed}, point {tuning and tuning['chosen']}); rerun the tune job")
+    return UnlearnOutcome(prepare_model(model, dev), meta["status"], {**meta["log"], "adopted_from_tune": True})
+
+
 def run_unlearning(instance: str, spec: dict[str, Any], original_ckpt: str | Path, data_npz: str | Path,
                    data_json: str | Path, forget_json: str | Path, out_ckpt: str | Path, *, seed: int,
                    threads: int, device: str, tuning_json: str | Path | None = None,
-                   monitor_images: int | None = None, surrogate_npz: str | Path | None = None) -> None:
+                   monitor_images: int | None = None, surrogate_npz: str | Path | None = None,
+                   tuned_ckpt: str | Path | None = None) -> None:
     """Apply one method instance to the original model for one scenario and seed; record its status.
 
     With ``tuning_json`` (the tune stage's selection for this instance and scenario) the chosen grid point
-    overrides the configured hyper-parameters; the selection is recorded in the sidecar (``tuning``).
+    overrides the configured hyper-parameters; the selection is recorded in the sidecar (``tuning``). With
+    ``tuned_ckpt`` (the tune stage's run of that point on this very seed, :mod:`unlearnbench.tuning`) that run
+    is adopted instead of computed again — the same seeded computation, so the same weights — and the sidecar
+    says so (``adopted_from_tune``); its per-epoch curves lack the test splits the tune stage never reads.
     A diverged run (NaN/inf loss or weights) is saved with ``status: diverged`` so that evaluation reports
     the row with its status instead of the DAG failing; a run that changed no weight is saved with
     ``status: no_op`` (and ``no_op_reason``), never as a success. The sidecar records the budget the method
@@ -329,7 +412,7 @@ def run_unlearning(instance: str, spec: dict[str, Any], original_ckpt: str | Pat
     monitor = task.monitor
     with phase("compute"):
         before = {name: accuracy(model, subset, dev) for name, subset in monitor.items()}
-        outcome = method.run(model, task)
+        outcome = adopt_tuned_run(tuned_ckpt, tuning, seed, dev) if tuned_ckpt else method.run(model, task)
         after = ({name: accuracy(outcome.model, subset, dev) for name, subset in monitor.items()}
                  if outcome.status != "diverged" else {})
     meta = _run_meta("unlearn", original_meta["arch"], ds.num_classes, original_meta.get("model_kwargs", {}), seed,
@@ -338,73 +421,11 @@ def run_unlearning(instance: str, spec: dict[str, Any], original_ckpt: str | Pat
                      data_hash=data_meta(data_json)["data_hash"], forget_hash=fs.forget_hash,
                      original_config_hash=original_meta.get("config_hash"), status=outcome.status,
                      accuracy_before=before, accuracy_after=after, tuning=tuning, monitor_images=monitor_images,
-                     n_forget=len(task.forget), n_retain=len(task.retain), **outcome.log)
+                     n_forget=len(task.forget), n_retain=len(task.retain),
+                     # an unlearned model keeps its original's input normalisation (imported weights: theirs)
+                     input_norm=original_meta.get("input_norm"), **outcome.log)
     if outcome.model.get_classifier().out_features != ds.num_classes:
         raise RuntimeError(f"method {instance} returned a model with {outcome.model.get_classifier().out_features} "
                            f"outputs; expected the original {ds.num_classes} classes")
     with phase("write"):
         save_checkpoint(out_ckpt, outcome.model, meta)
-
-
-#: how the tune stage scores a grid point (written into every selection record)
-TUNING_CRITERION = ("|acc(forget) - acc_retrain(forget)| + |acc(retain_val) - acc_retrain(retain_val)|; forget = "
-                    "validation images of the forget classes (class forgetting) or the forget samples themselves "
-                    "(sample forgetting); retain_val = validation images of the retained classes; a diverged "
-                    "or no-op point (no weight changed) scores +inf; ties go to the first point of the grid")
-
-
-def tune_method(instance: str, spec: dict[str, Any], original_ckpt: str | Path, retrain_ckpt: str | Path,
-                data_npz: str | Path, forget_json: str | Path, out_json: str | Path, *, seed: int, threads: int,
-                device: str, monitor_images: int | None = None,
-                surrogate_npz: str | Path | None = None) -> dict[str, Any]:
-    """Select one method instance's hyper-parameters for one scenario on logits only (see docs/tuning.md).
-
-    Every point of the instance's grid (:func:`unlearnbench.methods.grid_points`) is a real unlearning
-    run from the original model (replicate ``seed``). Each is scored by :data:`TUNING_CRITERION` against
-    the retrained reference of the same seed, on the **validation split carved from the training data**
-    (``prepare_data``): the test splits the leaderboard reports are never read. Writes and returns the
-    record ``{grid, scores, accuracies, retrain, chosen, chosen_index, criterion, seed}``.
-    """
-    from unlearnbench.methods import create_method, grid_points
-    from unlearnbench.training import accuracy
-
-    points = grid_points(instance, spec)
-    if not points:
-        raise ValueError(f"methods.{instance}: nothing to tune (no grid, or tune: false)")
-    for point in points:
-        create_method(instance, {**spec, **point})  # every point valid before any run
-    load = dict(seed=seed, threads=threads, device=device, monitor_test=False, monitor_images=monitor_images,
-                surrogate_npz=surrogate_npz)
-    with phase("load"):
-        dev, _, _, ds, fs, task = _unlearning_task(original_ckpt, data_npz, forget_json, **load)
-        val = ds.split("val")
-        if len(val) == 0:
-            raise ValueError(f"tuning {instance}: the upstream dataset has no validation split; set "
-                             "tuning.validation_fraction > 0 (or tuning.enabled: false)")
-        if fs.forget_classes:
-            in_forget = np.isin(val.labels, list(fs.forget_classes))
-            sets = {"forget": val.subset(np.flatnonzero(in_forget)),
-                    "retain_val": val.subset(np.flatnonzero(~in_forget))}
-        else:
-            sets = {"forget": task.forget, "retain_val": val}
-        retrain, _ = load_checkpoint(retrain_ckpt, dev)
-        retrain_acc = {k: accuracy(retrain, v, dev) for k, v in sets.items()}
-    scores, accs = [], []
-    for point in points:
-        with phase("load"):  # a fresh original, seeded exactly as run_unlearning seeds it
-            _, model, _, _, _, task = _unlearning_task(original_ckpt, data_npz, forget_json, **load)
-        with phase("compute"):
-            outcome = create_method(instance, {**spec, **point}).run(model, task)
-            acc = ({k: accuracy(outcome.model, v, dev) for k, v in sets.items()} if outcome.status == "ok"
-                   else {k: float("nan") for k in sets})
-        score = sum(abs(acc[k] - retrain_acc[k]) for k in sets)
-        scores.append(score if np.isfinite(score) else float("inf"))
-        accs.append(acc)
-        print(f"[tune {instance}] point {point}: {acc} score {scores[-1]:.4f}", file=sys.stderr, flush=True)
-    best = int(np.argmin(scores))
-    record = {"instance": instance, "algorithm": spec["algorithm"], "grid": points, "scores": scores,
-              "accuracies": accs, "retrain": retrain_acc, "chosen": points[best], "chosen_index": best,
-              "criterion": TUNING_CRITERION, "seed": seed}
-    with phase("write"):
-        write_json(out_json, record)
-    return record

@@ -40,8 +40,11 @@ def locations(cfg: dict[str, Any], workdir: str | Path = ".") -> list[tuple[str,
     rows = [("results", layout.results_dir(out), "per-job Parquet files: pandas.read_parquet(<folder>) reads all rows"),
             ("summary", layout.summary_table(out), f"per method over seeds; {layout.summary_csv(out).name} beside it"),
             ("leaderboard", layout.combined_leaderboard(out), "all scenarios, numeric")]
-    rows += [("", layout.leaderboard_file(out, sc, "md"), f"scenario {sc}; .csv/.html beside it") for sc in scenarios]
-    rows += [("plots", layout.plot_dir(out), f"{n_figures} figures as PNG + SVG, plot data as CSV"),
+    beside = "/".join(f".{fmt}" for fmt in layout.LEADERBOARD_FORMATS[1:])
+    rows += [("", layout.leaderboard_file(out, sc, "md"), f"scenario {sc}; {beside} beside it") for sc in scenarios]
+    rows += [("index", layout.report_index(out), "report landing page: every leaderboard and figure, glossary"),
+             ("plots", layout.plot_dir(out), f"{n_figures} figures as "
+                                             f"{' + '.join(f.upper() for f in layout.IMAGE_FORMATS)}, plot data as CSV"),
              ("", layout.plot_file(out, "logit_vs_repr", "png"), "logit vs. representation map"),
              ("metrics", layout.metrics_json(out), "dvc metrics"),
              ("report", Path(workdir) / layout.REPORT_HTML, "make report")]

@@ -31,5 +31,7 @@ def attack_modules(kind: str) -> list[str]:
 
 def model_attacks_apply(cfg_attacks: dict, scenario_kind: str) -> bool:
     """Whether any configured model attack runs on a scenario of ``scenario_kind`` (the workflow's job list)."""
-    kind = "sample" if scenario_kind == "samples" else "class"
+    from unlearnbench.data.forget_sets import forget_mode
+
+    kind = forget_mode(scenario_kind)
     return any(kind in a.scenarios for a in attack_config(cfg_attacks, kind="model").values())

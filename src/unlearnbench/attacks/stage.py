@@ -48,7 +48,10 @@ def run_model_attacks(*, scenario: str, seed: int, method: str, algorithm: str, 
         split = "forget_train" if sample else "forget_test"
         measure = (train if sample else test).subset(idx[split])
         original, _ = load_checkpoint(original_ckpt, dev)
-        ceiling = float(np.mean(correctness(prepare_model(original, dev), measure, dev))) if len(measure) else 0.0
+        # the original sees the images normalised for itself (imported weights: their pretrained_cfg's mean/std)
+        original_measure = ds.for_model(original).split("train" if sample else "test").subset(idx[split])
+        ceiling = (float(np.mean(correctness(prepare_model(original, dev), original_measure, dev))) if len(measure)
+                   else 0.0)
     target = AttackTarget(pool=train.subset(idx["forget_train"]), retain=train.subset(idx["retain_train"]),
                           measure=measure, measure_split=split,
                           forget_classes=list(fset.forget_classes) if fset.forget_classes else None,

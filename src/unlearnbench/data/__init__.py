@@ -4,7 +4,9 @@ forget sets."""
 from unlearnbench.data import builtin, cifar, domainnet, imagefolder  # noqa: F401  (register the adapters)
 from unlearnbench.data.arrays import ArrayDataset, DatasetError, ImageArraySet, load_npz
 from unlearnbench.data.files import FileDataset, FileImageSet, load_prepared
-from unlearnbench.data.registry import DATASETS, build_dataset, check_spec, register_dataset, train_class_counts
+from unlearnbench.data.registry import (DATASETS, build_dataset, check_spec, dataset_class_names, register_dataset,
+                                        train_class_counts)
 
 __all__ = ["ArrayDataset", "DatasetError", "ImageArraySet", "load_npz", "FileDataset", "FileImageSet",
-           "load_prepared", "DATASETS", "build_dataset", "check_spec", "register_dataset", "train_class_counts"]
+           "load_prepared", "DATASETS", "build_dataset", "check_spec", "dataset_class_names", "register_dataset",
+           "train_class_counts"]

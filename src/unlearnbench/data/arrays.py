@@ -18,6 +18,17 @@ if TYPE_CHECKING:  # torch is imported when batches are made: preparing and read
     import torch
 
 REQUIRED_KEYS = ("x_train", "y_train", "x_test", "y_test")
+#: the fixed normalisation of in-memory pixels (a model trained here learns with it)
+DEFAULT_NORM = ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+#: attribute of a model whose weights were imported (``model.pretrained``, ``retrain.pretrained``) or derived
+#: from imported ones: the ``(mean, std)`` its inputs are normalised with — its timm ``pretrained_cfg``'s,
+#: recorded in the checkpoint sidecar as ``input_norm`` (:func:`unlearnbench.models.set_input_norm`)
+INPUT_NORM_ATTR = "unlearnbench_input_norm"
+
+
+def model_norm(model: object) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """The ``(mean, std)`` a model's pixel inputs are normalised with, when it is not :data:`DEFAULT_NORM`."""
+    return getattr(model, INPUT_NORM_ATTR, None) if model is not None else None
 
 
 class DatasetError(ValueError):
@@ -58,6 +69,12 @@ class ArrayDataset(ClassMetadata):
     #: a validation split carved from the training data (:meth:`carve_validation`); empty when none
     x_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
+    #: after :meth:`carve_validation`: the position of each training image in the training set as built (before
+    #: the carve; ``indices`` forget lists use that numbering) and that set's size; None when nothing was carved
+    train_index: np.ndarray | None = None
+    source_train_size: int | None = None
+    #: ``(mean, std)`` of the image sets handed out (:meth:`for_model`); None: :data:`DEFAULT_NORM`
+    norm: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
     def __post_init__(self) -> None:
         self._fill_class_metadata()
@@ -72,9 +89,11 @@ class ArrayDataset(ClassMetadata):
         if fraction <= 0:
             return self
         keep, val = carve_indices(self.y_train, fraction, seed)
+        origin = self.train_index if self.train_index is not None else np.arange(len(self.y_train), dtype=np.int64)
+        size = self.source_train_size if self.source_train_size is not None else len(self.y_train)
         return ArrayDataset(self.x_train[keep], self.y_train[keep], self.x_test, self.y_test, list(self.class_names),
                             self.superclass, self.source_class, np.concatenate([self.x_val, self.x_train[val]]),
-                            np.concatenate([self.y_val, self.y_train[val]]))
+                            np.concatenate([self.y_val, self.y_train[val]]), origin[keep], size, norm=self.norm)
 
     #: how the prepared dataset stores images (``files`` for :class:`unlearnbench.data.files.FileDataset`)
     storage = "pixels"
@@ -84,8 +103,17 @@ class ArrayDataset(ClassMetadata):
         return list(self.x_train.shape[1:])
 
     def for_model(self, model: object = None) -> "ArrayDataset":
-        """In-memory pixels use the fixed normalisation of :class:`ImageArraySet` whatever the model."""
-        return self
+        """A view (arrays shared) whose image sets are normalised for ``model``: the fixed
+        :data:`DEFAULT_NORM` that models trained here learn with, or — for a model whose weights were imported
+        (or derived from imported ones) and whose timm ``pretrained_cfg`` has a mean/std — that mean/std
+        (:data:`INPUT_NORM_ATTR`, :func:`unlearnbench.models.set_input_norm`)."""
+        import dataclasses
+
+        norm = model_norm(model)
+        return self if norm == self.norm else dataclasses.replace(self, norm=norm)
+
+    def _norm_kwargs(self) -> dict:
+        return {} if self.norm is None else {"mean": tuple(self.norm[0]), "std": tuple(self.norm[1])}
 
     def preview(self, **_: object) -> "ArrayDataset":
         """The dataset the contact sheet draws (itself: its pixels are in memory)."""
@@ -96,7 +124,7 @@ class ArrayDataset(ClassMetadata):
         if name in ("train", "test"):
             return self.split(name)
         return ImageArraySet(np.concatenate([self.x_train, self.x_test]),
-                             np.concatenate([self.y_train, self.y_test]), self.num_classes)
+                             np.concatenate([self.y_train, self.y_test]), self.num_classes, **self._norm_kwargs())
 
     def split(self, name: str) -> "ImageArraySet":
         """``train``, ``test`` or ``val`` (the carved validation split) as an :class:`ImageArraySet`."""
@@ -104,13 +132,18 @@ class ArrayDataset(ClassMetadata):
                   "val": (self.x_val, self.y_val)}
         if name not in splits:
             raise ValueError(f"split must be one of {sorted(splits)}, got {name!r}")
-        return ImageArraySet(*splits[name], self.num_classes)
+        return ImageArraySet(*splits[name], self.num_classes, **self._norm_kwargs())
 
     def save_npz(self, path: str | Path) -> None:
-        """Write the dataset to ``path`` (uncompressed ``.npz``, no pickled objects)."""
+        """Write the dataset to ``path`` (uncompressed ``.npz``, no pickled objects); a carved dataset adds
+        ``train_index`` and ``train_source_size`` (:func:`read_train_index`)."""
+        carved = {} if self.train_index is None else {
+            "train_index": np.asarray(self.train_index, dtype=np.int64),
+            "train_source_size": np.asarray(self.source_train_size, dtype=np.int64)}
         with open(path, "wb") as fh:
             np.savez(
                 fh,
+                **carved,
                 x_train=self.x_train,
                 y_train=self.y_train,
                 x_test=self.x_test,
@@ -151,6 +184,20 @@ def read_npz_arrays(path: str | Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise DatasetError(f"dataset file {path} is not a readable .npz archive: {exc}") from None
+
+
+def read_train_index(path: str | Path) -> tuple[np.ndarray | None, int | None]:
+    """``(train_index, source_size)`` of a prepared ``.npz`` whose validation split was carved from the training
+    data (:meth:`ArrayDataset.carve_validation`); ``(None, None)`` when nothing was carved (the identity). A
+    dataset *loaded* from an ``.npz`` numbers its training images as stored: this is read by the forget-set
+    stage only, never by :func:`load_npz`."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "train_index" not in data.files:
+                return None, None
+            return np.asarray(data["train_index"], dtype=np.int64), int(data["train_source_size"])
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as exc:
         raise DatasetError(f"dataset file {path} is not a readable .npz archive: {exc}") from None
 
 
@@ -231,7 +278,7 @@ class ImageArraySet(Normalised):
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, num_classes: int,
-                 mean: tuple[float, ...] = (0.5, 0.5, 0.5), std: tuple[float, ...] = (0.25, 0.25, 0.25)):
+                 mean: tuple[float, ...] = DEFAULT_NORM[0], std: tuple[float, ...] = DEFAULT_NORM[1]):
         if images.shape[-1] == 1:
             images = np.repeat(images, 3, axis=-1)
         self.images = images

@@ -34,7 +34,15 @@ def _synthetic_train_counts(spec: dict[str, Any]) -> np.ndarray:
     return np.full(_synthetic_classes(spec), int(per_class), dtype=np.int64)
 
 
-@register_dataset("synthetic", num_classes=_synthetic_classes, train_counts=_synthetic_train_counts)
+def _synthetic_names(spec: dict[str, Any]) -> list[str]:
+    from unlearnbench.data import synthetic
+
+    return [c.name for c in synthetic.upstream_class_specs(superclasses=spec.get("superclasses", 4),
+                                                           fine_per_superclass=spec.get("fine_per_superclass", 4))]
+
+
+@register_dataset("synthetic", num_classes=_synthetic_classes, train_counts=_synthetic_train_counts,
+                  class_names=_synthetic_names)
 def synthetic_upstream(**kwargs: Any) -> ArrayDataset:
     """The embedded hierarchical dataset (see ``data/synthetic.py`` for its arguments)."""
     from unlearnbench.data import synthetic
@@ -90,7 +98,16 @@ def _npz_train_counts(spec: dict[str, Any]) -> np.ndarray:
     return np.bincount(labels)
 
 
-@register_dataset("npz", num_classes=_npz_classes, train_counts=_npz_train_counts)
+def _npz_names(spec: dict[str, Any]) -> list[str]:
+    """The ``class_names`` array (only that one is read); ``class_<i>`` when the file has none."""
+    try:
+        names = [str(n) for n in np.asarray(read_npz_array(spec["path"], "class_names")).ravel()]
+    except DatasetError:
+        names = []
+    return names or [f"class_{i}" for i in range(_npz_classes(spec))]
+
+
+@register_dataset("npz", num_classes=_npz_classes, train_counts=_npz_train_counts, class_names=_npz_names)
 def npz_dataset(*, path: str):
     """Arrays ``x_train, y_train, x_test, y_test`` (uint8 N×H×W×C) in an ``.npz`` file, or a prepared
     file-backed ``.npz`` (paths; see ``data/files.py``)."""

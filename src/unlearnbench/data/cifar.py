@@ -232,14 +232,19 @@ def _coarse_map(src: _Source) -> tuple[np.ndarray | None, list[str] | None]:
     return coarse_of, _text(meta.get("coarse_label_names", [])) or None
 
 
-def _count(layout: _Layout, path: str, classes: Any, holdout: int | None, holdout_seed: int, part: str) -> int:
+def _names(layout: _Layout, path: str, classes: Any, holdout: int | None, holdout_seed: int, part: str) -> list[str]:
+    """Names of the selected classes in label order (the metadata batch; no image batch is read)."""
     src = _Source(path, layout)
     src.check()
     names = src.class_names()
     coarse_of = _coarse_map(src)[0] if holdout is not None else None
     if layout is CIFAR100 and holdout is not None and coarse_of is None:
         raise DatasetError("CIFAR-100 coarse labels missing")
-    return len(_selection(layout, names, coarse_of, classes, holdout, holdout_seed, part))
+    return [names[i] for i in _selection(layout, names, coarse_of, classes, holdout, holdout_seed, part)]
+
+
+def _count(layout: _Layout, path: str, classes: Any, holdout: int | None, holdout_seed: int, part: str) -> int:
+    return len(_names(layout, path, classes, holdout, holdout_seed, part))
 
 
 def load_cifar(layout: _Layout, path: str, classes: Any = None, holdout: int | None = None, holdout_seed: int = 0,
@@ -263,6 +268,14 @@ def load_cifar(layout: _Layout, path: str, classes: Any = None, holdout: int | N
                         source_class=np.full(len(keep), -1, dtype=np.int64))
 
 
+def _names_fn(layout: _Layout):
+    def class_names(spec: dict[str, Any]) -> list[str]:
+        return _names(layout, spec["path"], spec.get("classes"), spec.get("holdout"), spec.get("holdout_seed", 0),
+                      spec.get("part", "kept"))
+
+    return class_names
+
+
 def _count_fn(layout: _Layout):
     def count(spec: dict[str, Any]) -> int:
         return _count(layout, spec["path"], spec.get("classes"), spec.get("holdout"), spec.get("holdout_seed", 0),
@@ -284,14 +297,16 @@ def _train_counts_fn(layout: _Layout):
     return train_counts
 
 
-@register_dataset("cifar10", num_classes=_count_fn(CIFAR10), train_counts=_train_counts_fn(CIFAR10))
+@register_dataset("cifar10", num_classes=_count_fn(CIFAR10), train_counts=_train_counts_fn(CIFAR10),
+                  class_names=_names_fn(CIFAR10))
 def cifar10(*, path: str, classes: Any = None, holdout: int | None = None, holdout_seed: int = 0,
             part: str = "kept") -> ArrayDataset:
     """CIFAR-10 (``cifar-10-batches-py`` folder or tarball); see the module docstring for the options."""
     return load_cifar(CIFAR10, path, classes, holdout, holdout_seed, part)
 
 
-@register_dataset("cifar100", num_classes=_count_fn(CIFAR100), train_counts=_train_counts_fn(CIFAR100))
+@register_dataset("cifar100", num_classes=_count_fn(CIFAR100), train_counts=_train_counts_fn(CIFAR100),
+                  class_names=_names_fn(CIFAR100))
 def cifar100(*, path: str, classes: Any = None, holdout: int | None = None, holdout_seed: int = 0,
              part: str = "kept") -> ArrayDataset:
     """CIFAR-100 (``cifar-100-python`` folder or tarball), coarse labels as superclasses; see the module

@@ -95,7 +95,14 @@ def _train_counts(spec: dict[str, Any]) -> np.ndarray:
     return counts
 
 
-@register_dataset("domainnet", num_classes=_num_classes, train_counts=_train_counts)
+def _names(spec: dict[str, Any]) -> list[str]:
+    """The selected class names in label order (from the list files)."""
+    _, tr, te = _lists(spec["root"], spec["domain"], spec.get("lists"))
+    names = _class_names(read_list(tr)[2], read_list(te)[2], tr)
+    return [names[i] for i in select_classes(names, spec.get("classes"), "")]
+
+
+@register_dataset("domainnet", num_classes=_num_classes, train_counts=_train_counts, class_names=_names)
 def domainnet(*, root: str, domain: str, lists: str | None = None, classes: Any = None,
               max_per_class: int | None = None, split_seed: int = 0, image_size: int = 224) -> FileDataset:
     """One DomainNet domain (``clipart``, ``infograph``, ``painting``, ``quickdraw``, ``real``, ``sketch``)."""

@@ -138,7 +138,14 @@ def _n_test(n: int, test_fraction: float) -> int:
     return min(max(int(round(test_fraction * n)), 1 if n >= 2 else 0), n - 1)
 
 
-@register_dataset("imagefolder", num_classes=_num_classes, train_counts=_train_counts)
+def _names(spec: dict[str, Any]) -> list[str]:
+    """The selected class folders in label order (a listing of the training folder)."""
+    train_root, _ = _resolve(spec.get("root"), spec.get("train"), spec.get("test"), "")
+    names = class_folders(train_root)
+    return [names[i] for i in select_classes(names, spec.get("classes"), "")]
+
+
+@register_dataset("imagefolder", num_classes=_num_classes, train_counts=_train_counts, class_names=_names)
 def imagefolder(*, root: str | None = None, train: str | None = None, test: str | None = None,
                 test_fraction: float = 0.2, split_seed: int = 0, classes: Any = None,
                 max_per_class: int | None = None, image_size: int = 224,

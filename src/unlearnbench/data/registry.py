@@ -7,7 +7,9 @@ config validation checks unknown/missing keys against its signature and calls th
 many classes a dataset has (to reject a forget set larger than it); ``train_counts(spec)``, where an adapter
 gives it, the number of training images per class after its class restriction and caps, read cheaply (from the
 config for generated data, an ``.npz`` label array, a folder listing) — to reject a ``samples`` forget set
-larger than the training set before any job runs.
+larger than the training set before any job runs; ``class_names(spec)``, where given, the class names in label
+order (a config listing, metadata file or folder listing: nothing decoded) — to reject a ``classes`` scenario
+naming an unknown class before any job runs.
 """
 from __future__ import annotations
 
@@ -30,17 +32,20 @@ class Adapter:
     needs_upstream: bool = False  # receives the upstream spec as ``upstream=`` (synthetic downstream sets)
     #: training images per class (after ``classes``/caps); None: the adapter cannot tell cheaply
     train_counts: Callable[[dict[str, Any]], np.ndarray] | None = None
+    #: class names in label order (after ``classes``); None: the adapter cannot tell cheaply
+    class_names: Callable[[dict[str, Any]], list[str]] | None = None
 
 
 DATASETS: dict[str, Adapter] = {}
 
 
 def register_dataset(name: str, *, num_classes: Callable[[dict[str, Any]], int], needs_upstream: bool = False,
-                     train_counts: Callable[[dict[str, Any]], np.ndarray] | None = None):
+                     train_counts: Callable[[dict[str, Any]], np.ndarray] | None = None,
+                     class_names: Callable[[dict[str, Any]], list[str]] | None = None):
     def wrap(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
         if name in DATASETS:
             raise ValueError(f"dataset type {name!r} is already registered")
-        DATASETS[name] = Adapter(name, fn, num_classes, needs_upstream, train_counts)
+        DATASETS[name] = Adapter(name, fn, num_classes, needs_upstream, train_counts, class_names)
         return fn
 
     return wrap
@@ -86,6 +91,19 @@ def train_class_counts(where: str, spec: dict[str, Any], upstream: dict[str, Any
     except DatasetError as exc:
         raise DatasetError(f"{where}: {exc}") from None
     return np.asarray(counts, dtype=np.int64)
+
+
+def dataset_class_names(where: str, spec: dict[str, Any], upstream: dict[str, Any] | None = None) -> list[str] | None:
+    """Class names (label order) of a (checked) dataset spec, without building it; None when its adapter cannot
+    tell cheaply. DatasetError names ``where``."""
+    ad = adapter(where, spec)
+    if ad.class_names is None:
+        return None
+    try:
+        names = ad.class_names(_with_upstream(ad, {k: v for k, v in spec.items() if k != "type"}, upstream))
+    except DatasetError as exc:
+        raise DatasetError(f"{where}: {exc}") from None
+    return [str(n) for n in names]
 
 
 def build_dataset(spec: dict[str, Any], upstream: dict[str, Any] | None = None) -> Dataset:

@@ -86,6 +86,8 @@ class UnlearnTask:
     counters: RunCounters = field(default_factory=RunCounters)
     #: out-of-distribution images a method may use as surrogate data (methods.<instance>.surrogate_set)
     surrogate: ImageArraySet | None = None
+    #: the scenario's name (the ``scenario`` wildcard); None outside the workflow
+    scenario: str | None = None
 
 
 @dataclass
@@ -109,6 +111,9 @@ class UnlearningMethod:
     #: reference a method can get, so the grid must contain settings that forget); a config block's
     #: ``grid:`` replaces it. Empty: nothing to tune.
     tuning_grid: ClassVar[dict[str, tuple]] = {}
+    #: False for a method that runs no unlearning algorithm of its own but imports a model unlearned elsewhere
+    #: (``external``): the zoo's behaviour contracts (forgets on the tiny problem, a tuning grid) do not apply
+    runs_algorithm: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -117,6 +122,21 @@ class UnlearningMethod:
     def get_params(self) -> dict[str, Any]:
         """Hyper-parameters as a plain dict (written into checkpoints and result rows)."""
         return dataclasses.asdict(self)
+
+    def input_files(self, scenario: str, seed: int) -> dict[str, str]:
+        """Files this instance reads for one scenario and replicate seed besides the original model and the
+        data, by hyper-parameter name (``{"weights": path}``). The unlearn (and tune) rule lists them as inputs,
+        so editing one reruns exactly the runs that read it; config validation checks each with
+        :meth:`check_input_file`. Default: none."""
+        return {}
+
+    def check_input_file(self, key: str, path: str) -> None:
+        """Raise ``ValueError`` (the message names the file) unless ``path`` (:meth:`input_files`, under
+        hyper-parameter ``key``) is usable; cheap: it runs on every validation. Default: the file exists."""
+        from pathlib import Path
+
+        if not Path(path).is_file():
+            raise ValueError(f"file {path} does not exist")
 
     def unlearn(self, model: torch.nn.Module, task: UnlearnTask) -> tuple[torch.nn.Module, dict[str, Any]]:
         """Unlearn in place (or return a new model); return ``(model, log)``. Raise ``Diverged`` on NaN."""
@@ -273,8 +293,10 @@ def create_method(instance: str, spec: dict[str, Any]) -> UnlearningMethod:
 
 
 def scenario_support(kind: str) -> str:
-    """Map a scenario kind to the data a method needs: ``class`` (random/top) or ``sample``."""
-    return "sample" if kind == "samples" else "class"
+    """Map a scenario kind to the data a method needs: ``class`` or ``sample`` (:func:`forget_mode`)."""
+    from unlearnbench.data.forget_sets import forget_mode
+
+    return forget_mode(kind)
 
 
 def method_module(algorithm: str) -> str:

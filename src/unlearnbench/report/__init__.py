@@ -5,7 +5,9 @@ Submodules (imported on demand, so ``import unlearnbench.report`` stays light â€
 :mod:`.verdicts` (verdict rules read against noise bands), :mod:`.leaderboard` (Markdown/CSV/HTML tables,
 the scenario separation line), :mod:`.plotdata` (tidy plot tables), :mod:`.plots` and :mod:`.plot_maps`
 (matplotlib figures) on :mod:`.figbase` (styles), :mod:`.axes` (CKA scale, outlier strips) and
-:mod:`.labels` (non-overlapping labels), :mod:`.exports` (metrics.json, plot CSVs). :func:`build_report` runs all of them on an outputs folder (used by the benchmark).
+:mod:`.labels` (non-overlapping labels), :mod:`.exports` (metrics.json, plot CSVs), :mod:`.latex` (the paper-width
+LaTeX leaderboard), :mod:`.index` and :mod:`.glossary` (the landing page ``report/index.html``).
+:func:`build_report` runs all of them on an outputs folder (used by the benchmark).
 """
 from __future__ import annotations
 
@@ -16,10 +18,12 @@ def build_report(out: str | Path, dest: str | Path | None = None) -> list[Path]:
     """Leaderboards, figures and exports for the outputs folder ``out`` (written under ``dest``, default
     ``out``), discovering scenarios and sidecars from the files themselves."""
     from unlearnbench.report.exports import write_exports
+    from unlearnbench.report.index import write_index
     from unlearnbench.report.leaderboard import write_leaderboards
     from unlearnbench.report.plots import write_plots
     from unlearnbench.report.sources import discover
 
     dest = out if dest is None else dest
     data = discover(out)
-    return write_leaderboards(data, dest) + write_exports(data, dest) + write_plots(data, dest)
+    return (write_leaderboards(data, dest) + [write_index(data, dest)] + write_exports(data, dest)
+            + write_plots(data, dest))

@@ -14,9 +14,9 @@ One place for these names: ``rules/evaluate.smk``, ``rules/report.smk``, :mod:`u
     What ``aggregate`` derives from it: ``results.parquet`` (every row, one file: what the report reads),
     ``summary.parquet`` and ``summary.csv`` (per method: means, noise, gaps to retrain).
 ``report/``
-    ``leaderboard.csv`` (every scenario, numeric), ``leaderboard/{scenario}.{md,csv,html}``,
-    ``metrics.json`` (``dvc metrics``), ``plots/{name}.{png,svg}`` and the plot data ``plots/{name}.csv``
-    (``dvc plots``).
+    ``index.html`` (landing page: links and glossary), ``leaderboard.csv`` (every scenario, numeric),
+    ``leaderboard/{scenario}.{md,csv,html,tex}``, ``metrics.json`` (``dvc metrics``),
+    ``plots/{name}.{png,svg,pdf}`` and the plot data ``plots/{name}.csv`` (``dvc plots``).
 """
 from __future__ import annotations
 
@@ -34,7 +34,12 @@ OVERVIEW_PLOTS = ("logit_vs_repr", "knn", "probe")
 SCENARIO_PLOTS = ("cka_layers", "curves", "relearn", "layer_probe")
 #: tidy CSVs of the plotted data, for ``dvc plots``
 PLOT_TABLES = ("logit_vs_repr", "cka_layers", "knn", "probe", "curves", "relearn", "layer_probe")
-IMAGE_FORMATS = ("png", "svg")
+#: every figure is written in each format (PNG for the HTML report, SVG, PDF for papers)
+IMAGE_FORMATS = ("png", "svg", "pdf")
+#: per-scenario leaderboard files: Markdown, numeric CSV, HTML and a paper-width LaTeX (booktabs) table
+LEADERBOARD_FORMATS = ("md", "csv", "html", "tex")
+#: the report's landing page under ``report/``: links to every leaderboard and figure, and the glossary
+INDEX_HTML = "index.html"
 #: written by ``snakemake --report`` (``make report``) in the workflow directory
 REPORT_HTML = "report.html"
 
@@ -78,8 +83,13 @@ def combined_leaderboard(out: str | Path) -> Path:
 
 
 def leaderboard_file(out: str | Path, scenario: str, fmt: str) -> Path:
-    """``fmt`` is ``md``, ``csv`` or ``html``."""
+    """``fmt`` is one of :data:`LEADERBOARD_FORMATS` (``md``, ``csv``, ``html``, ``tex``)."""
     return report_dir(out) / "leaderboard" / f"{scenario}.{fmt}"
+
+
+def report_index(out: str | Path) -> Path:
+    """The landing page ``report/index.html`` (:mod:`unlearnbench.report.index`)."""
+    return report_dir(out) / INDEX_HTML
 
 
 def metrics_json(out: str | Path) -> Path:

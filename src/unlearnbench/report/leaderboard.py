@@ -13,7 +13,9 @@ method changed no weight) carries the sidecar's reason, e.g. SSD selecting no pa
 Rows: ``retrain`` first (the reference), then by harmonic score, best first; methods without a score last.
 Every method the config expects in a scenario gets a row even when it has no results (status ``missing``);
 missing numbers render as "—". Outputs per scenario: Markdown and HTML (formatted, "0.912 ± 0.013" when
-several seeds ran) and CSV (numeric: ``q`` and ``q_ci95`` columns); plus one combined CSV.
+several seeds ran), CSV (numeric: ``q`` and ``q_ci95`` columns) and a paper-width LaTeX table
+(:mod:`unlearnbench.report.latex`); plus one combined CSV. Every column is explained by :data:`COLUMN_HELP`
+or ``aggregate.QUANTITY_HELP`` (the glossary of ``report/index.html``, :mod:`unlearnbench.report.index`).
 """
 from __future__ import annotations
 
@@ -44,6 +46,31 @@ QUANTITIES = [("forget_train_acc", "forget-train acc"), ("forget_test_acc", "for
               ("retain_relearn_auc", "retain relearn AUC"), ("anamnesis", "AIN")]
 INFO = ["method", "algorithm", "verdict", "verdict_reason", "recovery", "recovery_reason", "status", "n_seeds", "wall_time_s", "forget_images_seen",
         "retain_images_seen", "forget_tol", "cka_threshold"]
+#: every leaderboard column besides the quantities (numeric CSV name → (its header in the Markdown/HTML table,
+#: or None when only the CSV has it; one line for the glossary of the report's landing page)); a quantity
+#: ``q`` is explained by ``aggregate.QUANTITY_HELP`` and its ``q_ci95`` is its 95 % CI half-width
+COLUMN_HELP: dict[str, tuple[str | None, str]] = {
+    "scenario": (None, "forget scenario (the combined leaderboard.csv)"),
+    "rank": ("#", "retrain first (the reference), then by harmonic score, best first; methods without one last"),
+    "method": ("method", "method instance, with its algorithm in brackets where the names differ"),
+    "algorithm": (None, "the registered algorithm of the instance"),
+    "verdict": ("verdict", "one word per method and scenario, read against the noise bands (see verdicts)"),
+    "verdict_reason": ("why", "the numbers behind the verdict"),
+    "recovery": ("recovery", "can the forgotten come back under the recovery attacks? (see recovery verdicts)"),
+    "recovery_reason": ("recovery: why", "the numbers behind the recovery verdict"),
+    "status": ("status", "ok, missing (no results), or the runs that diverged or changed no weight"),
+    "n_seeds": ("seeds", "number of replicate seeds summarised"),
+    "wall_time_s": ("wall time", "mean over seeds of the method's own wall time (checkpoint sidecars; the "
+                                 "references': their training)"),
+    "forget_images_seen": ("images seen (forget / retain)", "mean over seeds of the forget-set images the "
+                                                             "method forwarded"),
+    "retain_images_seen": ("images seen (forget / retain)", "mean over seeds of the retain-set images the "
+                                                             "method forwarded"),
+    "forget_tol": (None, "noise band of the forget accuracy's difference to retrain: the tolerance of "
+                         "`did not forget`"),
+    "cka_threshold": (None, "CKA→original half-way between retrain's and the kept reference's: "
+                            "“nearer the original” above it"),
+}
 
 
 def quantities(downstream: list[str]) -> list[tuple[str, str]]:
@@ -264,14 +291,18 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 
 def write_leaderboards(data: ReportData, out: str | Path, th: Rule = DEFAULT_RULE) -> list[Path]:
-    """Write every scenario's Markdown/CSV/HTML and the combined CSV under ``{out}/report``."""
+    """Write every scenario's Markdown/CSV/HTML/LaTeX (:data:`layout.LEADERBOARD_FORMATS`) and the combined CSV
+    under ``{out}/report``."""
+    from unlearnbench.report.latex import render_latex
+
     written, tables = [], []
     for scenario in data.scenarios:
         table = scenario_table(data, scenario, th)
         tables.append(table.assign(scenario=scenario))
-        paths = {fmt: layout.leaderboard_file(out, scenario, fmt) for fmt in ("md", "csv", "html")}
+        paths = {fmt: layout.leaderboard_file(out, scenario, fmt) for fmt in layout.LEADERBOARD_FORMATS}
         write_text(paths["md"], render_markdown(data, scenario, table, th))
         write_text(paths["html"], render_html(data, scenario, table, th))
+        write_text(paths["tex"], render_latex(data, scenario, table, th))
         _write_csv(table, paths["csv"])
         written += paths.values()
     combined = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["scenario", *INFO])

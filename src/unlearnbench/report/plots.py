@@ -1,6 +1,6 @@
 """Report figures (matplotlib, Agg canvas, no pyplot state). Every ``figure_*`` function returns the
 :class:`~matplotlib.figure.Figure` so tests can inspect its artists; :func:`save_figure` writes PNG (for
-the report) and SVG atomically, byte for byte the same for the same input. Styles are fixed per method
+the report), SVG and PDF (for papers) atomically, byte for byte the same for the same input. Styles are fixed per method
 across all figures (:mod:`~unlearnbench.report.figbase`).
 
 (a) :func:`figure_logit_vs_repr` and (b) :func:`figure_cka_layers` — the representation maps, in
@@ -192,13 +192,20 @@ def _curve_legend(ax, part: pd.DataFrame, methods: list[str], styles: dict) -> N
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
 
 
+#: per format, the metadata keys left out of the file (timestamps, versions) so that saves are reproducible
+SAVE_METADATA = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
+#: fixed SVG ids; TrueType (Type 42) fonts in PDFs — publishers reject Type 3 fonts
+SAVE_RC = {"svg.hashsalt": "unlearnbench", "pdf.fonttype": 42}
+
+
 def save_figure(fig: Figure, base: str | Path, formats: Iterable[str] = layout.IMAGE_FORMATS) -> list[Path]:
-    """Write ``base.png`` / ``base.svg`` atomically (deterministic SVG ids, no timestamps)."""
+    """Write ``base.{fmt}`` for every format (:data:`layout.IMAGE_FORMATS`: PNG, SVG, PDF) atomically, byte for
+    byte the same for the same figure (deterministic SVG ids, no timestamps: PDF without CreationDate)."""
     written = []
     for fmt in formats:
         path = Path(base).with_suffix(f".{fmt}")
-        meta = {"Date": None} if fmt == "svg" else {"Software": None}
-        with matplotlib.rc_context({"svg.hashsalt": "unlearnbench"}), atomic_path(path, suffix=f".tmp.{fmt}") as tmp:
+        meta = SAVE_METADATA.get(fmt, {})
+        with matplotlib.rc_context(SAVE_RC), atomic_path(path, suffix=f".tmp.{fmt}") as tmp:
             fig.savefig(tmp, format=fmt, dpi=DPI, metadata=meta)
         written.append(path)
     return written

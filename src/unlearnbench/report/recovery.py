@@ -24,6 +24,16 @@ from unlearnbench.report.verdicts import (DEFAULT_RULE, NOT_FORGOTTEN, REFERENCE
 
 RECOVERABLE = "recoverable"
 NOT_RECOVERABLE = "not recoverable"
+RECOVERY_VERDICTS = (REFERENCE, RECOVERABLE, NOT_RECOVERABLE, UNDETERMINED)
+#: one line per recovery verdict: the glossary of the report's landing page
+RECOVERY_HELP = {
+    REFERENCE: "a reference row (retrain is the control, the original the ceiling)",
+    RECOVERABLE: "some attack recovers more of the forgotten data from the method than from the retrained "
+                 "control, beyond the noise band",
+    NOT_RECOVERABLE: "every attack that ran recovers no more than from the retrained control",
+    UNDETERMINED: "undetermined: the method did not forget, its status is not ok, or no attack result exists "
+                  "for both it and the control",
+}
 LABELS = {"proto_forget_test": "prototype attack", "fewshot_auc": "few-shot relearn AUC",
           "retain_relearn_auc": "retain-only relearn AUC"}
 

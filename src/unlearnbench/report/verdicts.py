@@ -57,7 +57,21 @@ DAMAGING = "representation-damaging"
 CLOSE = "close to retrain"
 UNDETERMINED = "—"
 VERDICTS = (REFERENCE, DIVERGED, NOT_FORGOTTEN, RETAIN_DAMAGED, SUPERFICIAL, DAMAGING, CLOSE, UNDETERMINED)
-SAMPLE_KINDS = ("samples",)
+#: one line per verdict (the rules above, in short): the glossary of the report's landing page
+VERDICT_HELP = {
+    REFERENCE: "a reference row (original, original′ = the seed-noise floor, retrain), not judged",
+    DIVERGED: "NaN/inf loss or weights in some seed",
+    NOT_FORGOTTEN: "forget accuracy (forget-test for classes, forget-train for samples) differs from the "
+                   "retrained model's beyond the noise band",
+    RETAIN_DAMAGED: "retain-test accuracy below the retrained model's beyond the noise band",
+    SUPERFICIAL: "logits match the retrained model but CKA to the original or probe recovery stays towards the "
+                 "kept reference (original′, else the original): forgotten in the logits only",
+    DAMAGING: "downstream k-NN accuracy below both references beyond the noise band",
+    CLOSE: "none of the above: logits and representation read like the retrained model's",
+    UNDETERMINED: "undetermined: a needed number is missing, the method changed no weight (no-op), or the scenario "
+                  "cannot separate its references; the reason column says which",
+}
+from unlearnbench.data.forget_sets import SAMPLE_KINDS  # noqa: E402  (kinds that forget samples, not classes)
 #: representation criteria of rule 5: (quantity, applies to sample forgetting)
 KEPT_CRITERIA = (("cka_to_original", True), ("probe_forget_test", False))
 LABELS = {"cka_to_original": "CKA to original", "probe_forget_test": "probe recovery"}

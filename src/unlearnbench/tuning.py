@@ -1,0 +1,113 @@
+"""The ``tune`` stage: select one method instance's hyper-parameters per scenario on logits only, and keep the
+selected run (docs/tuning.md).
+
+Every point of the instance's grid (:func:`unlearnbench.methods.grid_points`) is a real unlearning run from
+the original model on the first replicate seed, seeded exactly as :func:`unlearnbench.stages.run_unlearning`
+seeds it. Each is scored by :data:`TUNING_CRITERION` against the retrained reference of the same seed, on
+the **validation split carved from the training data** (``prepare_data``): the test splits the leaderboard
+reports are never read, not even by the per-epoch monitoring.
+
+The selected point's model is written beside the selection record (:func:`tuned_model_path`): it *is* the
+first seed's unlearning run, so the unlearn job of that seed adopts it instead of computing it again
+(:func:`unlearnbench.stages.run_unlearning` with ``tuned_ckpt``; identical weights, tested). Its per-epoch
+curves lack the test splits, which the tune stage must not read.
+"""
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unlearnbench.atomic import write_json
+from unlearnbench.checkpoints import load_checkpoint, save_checkpoint
+from unlearnbench.workflow import phase
+
+__all__ = ["TUNING_CRITERION", "tune_method", "tuned_model_path"]
+
+#: how the tune stage scores a grid point (written into every selection record)
+TUNING_CRITERION = ("|acc(forget) - acc_retrain(forget)| + |acc(retain_val) - acc_retrain(retain_val)|; forget = "
+                    "validation images of the forget classes (class forgetting) or the forget samples themselves "
+                    "(sample forgetting); retain_val = validation images of the retained classes; a diverged "
+                    "or no-op point (no weight changed) scores +inf; ties go to the first point of the grid")
+
+
+def tuned_model_path(record_json: str | Path) -> Path:
+    """The selected run's checkpoint, beside its selection record (``{scenario}/{method}.json`` →
+    ``{scenario}/{method}.safetensors``)."""
+    return Path(record_json).with_suffix(".safetensors")
+
+
+def _tuning_sets(ds, fs, forget=None) -> dict[str, Any]:
+    """The sets a grid point is scored on (:data:`TUNING_CRITERION`), from a dataset prepared for one model;
+    ``forget``: the task's forget set, for sample forgetting (else it is drawn from ``ds``)."""
+    val = ds.split("val")
+    if fs.forget_classes:
+        in_forget = np.isin(val.labels, list(fs.forget_classes))
+        return {"forget": val.subset(np.flatnonzero(in_forget)), "retain_val": val.subset(np.flatnonzero(~in_forget))}
+    if forget is None:
+        forget = ds.split("train").subset(fs.splits(ds.y_train, ds.y_test)["forget_train"])
+    return {"forget": forget, "retain_val": val}
+
+
+def tune_method(instance: str, spec: dict[str, Any], original_ckpt: str | Path, retrain_ckpt: str | Path,
+                data_npz: str | Path, forget_json: str | Path, out_json: str | Path, *, seed: int, threads: int,
+                device: str, monitor_images: int | None = None,
+                surrogate_npz: str | Path | None = None) -> dict[str, Any]:
+    """Select one method instance's hyper-parameters for one scenario on logits only (module docstring).
+
+    Writes and returns the record ``{grid, scores, accuracies, retrain, chosen, chosen_index, criterion, seed}``
+    and the chosen point's model (:func:`tuned_model_path`; its sidecar carries the run's status and log).
+    """
+    from unlearnbench.data.arrays import model_norm
+    from unlearnbench.methods import create_method, grid_points
+    from unlearnbench.stages import _unlearning_task
+    from unlearnbench.training import accuracy
+
+    points = grid_points(instance, spec)
+    if not points:
+        raise ValueError(f"methods.{instance}: nothing to tune (no grid, or tune: false)")
+    for point in points:
+        create_method(instance, {**spec, **point})  # every point valid before any run
+    load = dict(seed=seed, threads=threads, device=device, monitor_test=False, monitor_images=monitor_images,
+                surrogate_npz=surrogate_npz)
+    with phase("load"):
+        dev, original, original_meta, ds, fs, task = _unlearning_task(original_ckpt, data_npz, forget_json, **load)
+        val = ds.split("val")
+        if len(val) == 0:
+            raise ValueError(f"tuning {instance}: the upstream dataset has no validation split; set "
+                             "tuning.validation_fraction > 0 (or tuning.enabled: false)")
+        sets = _tuning_sets(ds, fs, task.forget)
+        retrain, _ = load_checkpoint(retrain_ckpt, dev)
+        # the retrained reference sees the images normalised for itself (an imported one: its pretrained_cfg's)
+        same_input = model_norm(retrain) == model_norm(original)
+        retrain_sets = sets if same_input else _tuning_sets(ds.for_model(retrain), fs)
+        retrain_acc = {k: accuracy(retrain, v, dev) for k, v in retrain_sets.items()}
+    scores, accs, best = [], [], None
+    for point in points:
+        with phase("load"):  # a fresh original, seeded exactly as run_unlearning seeds it
+            _, model, _, _, _, task = _unlearning_task(original_ckpt, data_npz, forget_json, **load)
+        with phase("compute"):
+            outcome = create_method(instance, {**spec, **point}).run(model, task)
+            acc = ({k: accuracy(outcome.model, v, dev) for k, v in sets.items()} if outcome.status == "ok"
+                   else {k: float("nan") for k in sets})
+        score = sum(abs(acc[k] - retrain_acc[k]) for k in sets)
+        scores.append(score if np.isfinite(score) else float("inf"))
+        accs.append(acc)
+        if best is None or scores[-1] < scores[best[0]]:  # strict: ties keep the first point, as np.argmin
+            best = (len(scores) - 1, copy.deepcopy(outcome.model).cpu(), outcome.status, outcome.log)
+        print(f"[tune {instance}] point {point}: {acc} score {scores[-1]:.4f}", file=sys.stderr, flush=True)
+    chosen = int(np.argmin(scores))
+    assert best is not None and best[0] == chosen
+    record = {"instance": instance, "algorithm": spec["algorithm"], "grid": points, "scores": scores,
+              "accuracies": accs, "retrain": retrain_acc, "chosen": points[chosen], "chosen_index": chosen,
+              "criterion": TUNING_CRITERION, "seed": seed}
+    with phase("write"):
+        save_checkpoint(tuned_model_path(out_json), best[1],
+                        {"role": "tuned", "arch": original_meta["arch"], "num_classes": ds.num_classes,
+                         "model_kwargs": original_meta.get("model_kwargs", {}), "seed": seed, "method": instance,
+                         "chosen": points[chosen], "status": best[2], "log": best[3]})
+        write_json(out_json, record)
+    return record
