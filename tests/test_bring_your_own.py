@@ -24,7 +24,8 @@ from unlearnbench.data import ArrayDataset, load_prepared
 from unlearnbench.data.arrays import DEFAULT_NORM
 from unlearnbench.data.fakes import write_weights
 from unlearnbench.models import create_model
-from unlearnbench.stages import run_unlearning, select_forget_set, train_reference
+from unlearnbench.stages import select_forget_set, train_reference
+from unlearnbench.unlearning import run_unlearning
 
 ARCH, CLASSES = "cifar_resnet8", 3
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))

@@ -63,7 +63,7 @@ def test_jobs_load_no_module_outside_their_closure(quick_out, tmp_path):
     """The static closure over-approximates what a real job imports (lazy imports included)."""
     q = quick_out
     jobs = {
-        "unlearn": (f"""from unlearnbench.stages import run_unlearning
+        "unlearn": (f"""from unlearnbench.unlearning import run_unlearning
 run_unlearning("ga", {{"algorithm": "gradient_ascent", "epochs": 1}}, "{q}/models/original.safetensors",
                "{q}/data/upstream.npz", "{q}/data/upstream.json", "{q}/forget_sets/random1.json",
                "{tmp_path}/ga.safetensors", seed=0, threads=2, device="cpu")""", (method_module("gradient_ascent"),)),

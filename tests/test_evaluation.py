@@ -115,7 +115,7 @@ def test_a_diverged_run_flows_to_rows_summary_and_verdict(quick_out, tmp_path):
     from unlearnbench.features import extract_all
     from unlearnbench.report.verdicts import DIVERGED, verdict
     from unlearnbench.checkpoints import read_meta
-    from unlearnbench.stages import run_unlearning
+    from unlearnbench.unlearning import run_unlearning
 
     ckpt = tmp_path / "models" / "boom.safetensors"
     run_unlearning("boom", {"algorithm": "gradient_ascent", "epochs": 3, "lr": 1e12, "batch_size": 8, "tune": False},

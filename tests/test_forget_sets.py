@@ -70,7 +70,8 @@ NAMES = ["cat", "dog", "truck", "ship"]
 
 
 def test_every_schema_kind_maps_to_class_or_sample_forgetting():
-    from unlearnbench.config import SCENARIO_KEYS, load_schema
+    from unlearnbench.config import load_schema
+    from unlearnbench.config_scenarios import SCENARIO_KEYS
     from unlearnbench.data.forget_sets import KINDS
 
     enum = load_schema()["properties"]["scenarios"]["items"]["properties"]["kind"]["enum"]

@@ -81,7 +81,7 @@ def test_the_first_seed_adopts_the_tuned_run_with_the_weights_a_fresh_run_gives(
     from safetensors.numpy import load_file
 
     from unlearnbench.checkpoints import read_meta
-    from unlearnbench.stages import run_unlearning
+    from unlearnbench.unlearning import run_unlearning
 
     q, scenario = quick_out, "random1"
     adopted = q / "models" / "unlearn" / scenario / "seed0" / "ga.safetensors"
@@ -144,7 +144,7 @@ def test_monitoring_subsample_never_changes_the_model(quick_out, tmp_path):
     from safetensors.numpy import load_file
 
     from unlearnbench.checkpoints import read_meta
-    from unlearnbench.stages import run_unlearning
+    from unlearnbench.unlearning import run_unlearning
 
     spec = {"algorithm": "gradient_ascent", "epochs": 2}
     outs = {}

@@ -1,4 +1,4 @@
-from unlearnbench.stages import run_unlearning
+from unlearnbench.unlearning import run_unlearning
 from unlearnbench.workflow import logged, param
 
 with logged(snakemake):

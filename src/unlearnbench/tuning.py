@@ -2,14 +2,14 @@
 selected run (docs/tuning.md).
 
 Every point of the instance's grid (:func:`unlearnbench.methods.grid_points`) is a real unlearning run from
-the original model on the first replicate seed, seeded exactly as :func:`unlearnbench.stages.run_unlearning`
+the original model on the first replicate seed, seeded exactly as :func:`unlearnbench.unlearning.run_unlearning`
 seeds it. Each is scored by :data:`TUNING_CRITERION` against the retrained reference of the same seed, on
 the **validation split carved from the training data** (``prepare_data``): the test splits the leaderboard
 reports are never read, not even by the per-epoch monitoring.
 
 The selected point's model is written beside the selection record (:func:`tuned_model_path`): it *is* the
 first seed's unlearning run, so the unlearn job of that seed adopts it instead of computing it again
-(:func:`unlearnbench.stages.run_unlearning` with ``tuned_ckpt``; identical weights, tested). Its per-epoch
+(:func:`unlearnbench.unlearning.run_unlearning` with ``tuned_ckpt``; identical weights, tested). Its per-epoch
 curves lack the test splits, which the tune stage must not read.
 """
 from __future__ import annotations
@@ -63,7 +63,7 @@ def tune_method(instance: str, spec: dict[str, Any], original_ckpt: str | Path, 
     """
     from unlearnbench.data.arrays import model_norm
     from unlearnbench.methods import create_method, grid_points
-    from unlearnbench.stages import _unlearning_task
+    from unlearnbench.unlearning import _unlearning_task
     from unlearnbench.training import accuracy
 
     points = grid_points(instance, spec)
