@@ -80,30 +80,31 @@ def check_spec(where: str, spec: dict[str, Any], upstream: dict[str, Any] | None
         raise DatasetError(f"{where}: invalid dataset arguments: {exc}") from None
 
 
+def _cheap_query(where: str, spec: dict[str, Any], upstream: dict[str, Any] | None, hook: str) -> Any:
+    """The answer of an adapter's optional cheap hook (``train_counts``, ``class_names``) for a checked spec,
+    without building the dataset; None when the adapter has no such hook. DatasetError names ``where``."""
+    ad = adapter(where, spec)
+    query = getattr(ad, hook)
+    if query is None:
+        return None
+    try:
+        return query(_with_upstream(ad, {k: v for k, v in spec.items() if k != "type"}, upstream))
+    except DatasetError as exc:
+        raise DatasetError(f"{where}: {exc}") from None
+
+
 def train_class_counts(where: str, spec: dict[str, Any], upstream: dict[str, Any] | None = None) -> np.ndarray | None:
     """Training images per class of a (checked) dataset spec, without building it; None when its adapter
     cannot tell cheaply. DatasetError names ``where``."""
-    ad = adapter(where, spec)
-    if ad.train_counts is None:
-        return None
-    try:
-        counts = ad.train_counts(_with_upstream(ad, {k: v for k, v in spec.items() if k != "type"}, upstream))
-    except DatasetError as exc:
-        raise DatasetError(f"{where}: {exc}") from None
-    return np.asarray(counts, dtype=np.int64)
+    counts = _cheap_query(where, spec, upstream, "train_counts")
+    return None if counts is None else np.asarray(counts, dtype=np.int64)
 
 
 def dataset_class_names(where: str, spec: dict[str, Any], upstream: dict[str, Any] | None = None) -> list[str] | None:
     """Class names (label order) of a (checked) dataset spec, without building it; None when its adapter cannot
     tell cheaply. DatasetError names ``where``."""
-    ad = adapter(where, spec)
-    if ad.class_names is None:
-        return None
-    try:
-        names = ad.class_names(_with_upstream(ad, {k: v for k, v in spec.items() if k != "type"}, upstream))
-    except DatasetError as exc:
-        raise DatasetError(f"{where}: {exc}") from None
-    return [str(n) for n in names]
+    names = _cheap_query(where, spec, upstream, "class_names")
+    return None if names is None else [str(n) for n in names]
 
 
 def build_dataset(spec: dict[str, Any], upstream: dict[str, Any] | None = None) -> Dataset:
