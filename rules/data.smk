@@ -1,4 +1,5 @@
 # Data: materialise the upstream and downstream datasets (.npz + manifest + contact sheet).
+from unlearnbench.plugins import plugin_modules
 
 
 rule prepare_data:
@@ -15,7 +16,7 @@ rule prepare_data:
         spec=lambda w: as_json(dataset_spec(w.dataset)),
         upstream=lambda w: as_json(config["data"]["upstream"]) if w.dataset != "upstream" else "null",
         validation=lambda w: as_json(VALIDATION) if w.dataset == "upstream" else "null",
-        code=stage_code("prepare_data"),
+        code=stage_code("prepare_data", *plugin_modules("unlearnbench.datasets")),  # adapters of plugins
     threads: 1
     log:
         f"{OUT}/logs/prepare_data/{{dataset}}.log",

@@ -1,3 +1,4 @@
+from unlearnbench.plugins import plugin_modules
 from unlearnbench.report import layout
 
 # Evaluation: every metric of one (scenario, seed, model) from cached features, against both references,
@@ -48,7 +49,7 @@ rule evaluate:
         evalsets=as_json(EVALSETS),
         data_seed=config["seed"],
         attacks=as_json(attack_block("features")),
-        code=stage_code("evaluate", *attack_modules("features")),
+        code=stage_code("evaluate", *attack_modules("features"), *plugin_modules("unlearnbench.metrics")),
     threads: config["evaluation"]["threads"]
     log:
         f"{OUT}/logs/evaluate/{{scenario}}/seed{{seed}}/{{method}}.log",

@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from unlearnbench.plugins import PluginError
+
 PROG = "unlearnbench"
 DEFAULT_CONFIG = "config.yaml"
 DEFAULT_PROFILE = "profiles/default"
@@ -379,6 +381,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args, extra) if getattr(args, "passthrough", False) else args.func(args)
     except CLIError as exc:
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except PluginError as exc:  # an installed plugin package is broken: say which, not a traceback
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # output piped into `head` and cut off: not an error of ours

@@ -18,12 +18,19 @@ modules: a module is in or out, names only decide which further modules are reac
 What static analysis cannot see is a registry lookup by name (``create_method("scrub")``): rules that run
 one registered component pass its module as an extra entry and ``skip_edges`` for the registry package's
 imports of the others (``rules/unlearn.smk``, :func:`unlearnbench.methods.method_modules`).
+
+An entry outside the package — a plugin's module (:mod:`unlearnbench.plugins`) — is hashed by its source
+file (``importlib.util.find_spec(name).origin``; finding it imports its parent packages, never the module
+itself), together with the plugin modules of the same top-level package it imports (whole files, relative
+imports included) and the package closure of its ``unlearnbench`` imports. Entries inside the package are
+analysed as above; a hash without external entries is what it was before plugins existed.
 """
 from __future__ import annotations
 
 import ast
 import functools
 import hashlib
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -32,7 +39,7 @@ PACKAGE = "unlearnbench"
 PACKAGE_DIR = Path(__file__).resolve().parent
 ALL = None  # "every top-level name of the module"
 
-__all__ = ["closure_hash", "import_closure", "module_file", "script_entries"]
+__all__ = ["closure_hash", "external_closure", "external_file", "import_closure", "module_file", "script_entries"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -161,15 +168,89 @@ def import_closure(entries: Iterable[tuple[str, frozenset | None] | str], *,
     return set(included)
 
 
+def _in_package(name: str) -> bool:
+    return name == PACKAGE or name.startswith(PACKAGE + ".")
+
+
+@functools.lru_cache(maxsize=None)
+def external_file(name: str) -> Path | None:
+    """Source file of a module outside the package (a plugin's), or None when it has none (or is a package
+    module, or a built-in/extension module). Finding it imports its parent packages, not the module."""
+    if _in_package(name):
+        return None
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError, AttributeError):
+        return None
+    origin = getattr(spec, "origin", None)
+    return Path(origin) if origin and origin.endswith(".py") and Path(origin).is_file() else None
+
+
+def _external_imports(name: str, path: Path) -> tuple[list[str], list[tuple[str, frozenset | None]]]:
+    """(modules of the same top-level package, package (module, names) edges) one external module imports."""
+    top = name.partition(".")[0]
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    same, edges = [], []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            same += [a.name for a in node.names if a.name.partition(".")[0] == top]
+            edges += _edges(node, None)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                if node.level - 1 >= len(parts):
+                    continue
+                target = ".".join(parts[:len(parts) - (node.level - 1)] + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if _in_package(target):
+                edges += _edges(node, None)
+            elif target.partition(".")[0] == top:
+                same += [target] + [f"{target}.{a.name}" for a in node.names if a.name != "*"]
+    return same, edges
+
+
+def external_closure(entries: Iterable[str]) -> tuple[dict[str, Path], list[tuple[str, frozenset | None]]]:
+    """Source files of external ``entries`` and of the modules of their own top-level packages they import
+    (by name), and the package edges (``unlearnbench`` imports) of all of them. An entry whose source cannot
+    be found is an error: a component the hash could not cover would silently never rerun."""
+    files: dict[str, Path] = {}
+    edges: list[tuple[str, frozenset | None]] = []
+    todo = [(e, True) for e in entries]
+    while todo:
+        name, required = todo.pop()
+        if name in files:
+            continue
+        path = external_file(name)
+        if path is None:
+            if required:
+                raise ModuleNotFoundError(f"code-hash entry {name!r}: no Python source file found for it")
+            continue
+        files[name] = path
+        same, found = _external_imports(name, path)
+        edges += found
+        todo += [(m, False) for m in same]
+    return files, edges
+
+
 def closure_hash(script: str | Path, *, entries: Iterable[str] = (), skip_edges: Mapping[str, Iterable[str]] | None = None,
                  length: int = 16) -> str:
-    """Hash of a workflow script and the sources of the modules its job can execute (plus ``entries``)."""
-    modules = import_closure([*script_entries(script), *entries], skip_edges=skip_edges)
+    """Hash of a workflow script and the sources of the modules its job can execute (plus ``entries``).
+
+    ``entries`` outside the package (plugin modules) are hashed by their source files (:func:`external_closure`)
+    and add the package modules they import to the closure."""
+    entries = list(entries)
+    external, edges = external_closure([e for e in entries if not _in_package(e)])
+    modules = import_closure([*script_entries(script), *[e for e in entries if _in_package(e)], *edges],
+                             skip_edges=skip_edges)
     h = hashlib.sha256()
     for name in sorted(modules):
         path = module_file(name)
         h.update(str(path.relative_to(PACKAGE_DIR)).encode())
         h.update(path.read_bytes())
+    for name in sorted(external):
+        h.update(f"plugin:{name}".encode())
+        h.update(external[name].read_bytes())
     h.update(Path(script).name.encode())
     h.update(Path(script).read_bytes())
     return h.hexdigest()[:length]

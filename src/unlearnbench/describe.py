@@ -90,8 +90,17 @@ def method_entries() -> list[Entry]:
         out.append(Entry(name, first_sentence(doc), doc, params, {
             "forgetting": ", ".join(supports) + (f" (scenario kinds: {', '.join(on)})" if on else ""),
             "tuning grid": grid or "none (nothing to tune)",
-            "module": cls.__module__}))
+            **_origin(cls)}))
     return out
+
+
+def _origin(cls: type) -> dict[str, str]:
+    """The ``module`` fact, and ``plugin`` (entry point and distribution) for a component of an installed
+    package (:mod:`unlearnbench.plugins`)."""
+    from unlearnbench.plugins import plugin_source
+
+    source = plugin_source(cls.__module__)
+    return {"module": cls.__module__, **({"plugin": source} if source else {})}
 
 
 def _range(f, describe_range) -> str:
@@ -110,7 +119,7 @@ def metric_entries() -> list[Entry]:
     """Every registered metric: its keyword hyper-parameters with their defaults and its docstring."""
     from unlearnbench.metrics import METRICS
 
-    return [Entry(name, first_sentence(doc_text(cls)), doc_text(cls), _init_params(cls), {"module": cls.__module__})
+    return [Entry(name, first_sentence(doc_text(cls)), doc_text(cls), _init_params(cls), _origin(cls))
             for name, cls in sorted(METRICS.items())]
 
 
@@ -124,5 +133,6 @@ def attack_entries() -> list[Entry]:
         cls = ATTACKS.get(name)
         doc = doc_text(cls)
         out.append(Entry(name, first_sentence(doc), doc, _init_params(cls),
-                         {"kind": cls.kind, "forgetting": ", ".join(cls.scenarios), "module": cls.__module__}))
+                         {"kind": cls.kind, "forgetting": ", ".join(cls.scenarios),
+                                                              **_origin(cls)}))
     return out

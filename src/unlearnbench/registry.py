@@ -37,7 +37,8 @@ class Registry(Generic[C]):
                 raise TypeError(f"@register({name!r}) needs a {self.base.__name__} subclass, got {cls!r}")
             if name in self._classes:
                 old = self._classes[name]
-                raise ValueError(f"{self.kind} {name!r} is already registered (by {old.__module__}.{old.__qualname__})")
+                raise ValueError(f"{self.kind} {name!r} is already registered (by {old.__module__}.{old.__qualname__}); "
+                                 f"cannot register {cls.__module__}.{cls.__qualname__}")
             cls.name = name
             self._classes[name] = cls
             return cls

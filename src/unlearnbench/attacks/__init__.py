@@ -9,10 +9,13 @@ import pkgutil
 
 from unlearnbench.attacks.base import (ATTACKS, RELEARN, Attack, AttackTarget, FeatureAttack, ModelAttack,
                                        attack_config)
+from unlearnbench.plugins import load_plugins
 
 for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     if _mod not in ("base", "stage"):
         importlib.import_module(f"{__name__}.{_mod}")
+
+load_plugins("unlearnbench.attacks")  # attacks of installed packages (entry points; unlearnbench.plugins)
 
 __all__ = ["ATTACKS", "RELEARN", "Attack", "AttackTarget", "FeatureAttack", "ModelAttack", "applies",
            "attack_config", "attack_modules", "model_attacks_apply"]

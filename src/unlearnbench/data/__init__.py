@@ -6,6 +6,9 @@ from unlearnbench.data.arrays import ArrayDataset, DatasetError, ImageArraySet, 
 from unlearnbench.data.files import FileDataset, FileImageSet, load_prepared
 from unlearnbench.data.registry import (DATASETS, build_dataset, check_spec, dataset_class_names, register_dataset,
                                         train_class_counts)
+from unlearnbench.plugins import load_plugins
+
+load_plugins("unlearnbench.datasets")  # dataset adapters of installed packages (entry points; unlearnbench.plugins)
 
 __all__ = ["ArrayDataset", "DatasetError", "ImageArraySet", "load_npz", "FileDataset", "FileImageSet",
            "load_prepared", "DATASETS", "build_dataset", "check_spec", "dataset_class_names", "register_dataset",

@@ -44,7 +44,9 @@ def register_dataset(name: str, *, num_classes: Callable[[dict[str, Any]], int],
                      class_names: Callable[[dict[str, Any]], list[str]] | None = None):
     def wrap(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
         if name in DATASETS:
-            raise ValueError(f"dataset type {name!r} is already registered")
+            old = DATASETS[name].build
+            raise ValueError(f"dataset type {name!r} is already registered by {old.__module__}.{old.__qualname__}; "
+                             f"cannot register {fn.__module__}.{fn.__qualname__}")
         DATASETS[name] = Adapter(name, fn, num_classes, needs_upstream, train_counts, class_names)
         return fn
 

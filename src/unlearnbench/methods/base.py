@@ -57,7 +57,9 @@ def register_method(name: str):
 
     def wrap(cls: type) -> type:
         if name in METHODS:
-            raise ValueError(f"unlearning method {name!r} is already registered by {METHODS[name].__qualname__}")
+            old = METHODS[name]
+            raise ValueError(f"unlearning method {name!r} is already registered by {old.__module__}."
+                             f"{old.__qualname__}; cannot register {cls.__module__}.{cls.__qualname__}")
         if name in RESERVED:
             raise ValueError(f"{name!r} is reserved for the reference models")
         if not dataclasses.is_dataclass(cls):

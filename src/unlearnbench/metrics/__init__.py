@@ -13,6 +13,9 @@ from unlearnbench.metrics.base import (METRICS, ROW_KEYS, EvalContext, FeatureSe
                                        list_metrics, make_row, register_metric)
 from unlearnbench.metrics.cka import LinearCKAAccumulator, linear_cka
 from unlearnbench.metrics.knn import knn_predict
+from unlearnbench.plugins import load_plugins
+
+load_plugins("unlearnbench.metrics")  # metrics of installed packages (entry points; unlearnbench.plugins)
 
 __all__ = ["METRICS", "ROW_KEYS", "EvalContext", "FeatureSet", "LinearCKAAccumulator", "Metric", "create_metric",
            "knn_predict", "linear_cka", "list_metrics", "make_row", "register_metric"]

@@ -44,7 +44,7 @@ def register_metric(name: str) -> Callable[[_M], _M]:
             raise TypeError(f"@register_metric({name!r}) needs a Metric subclass, got {cls!r}")
         if name in METRICS:
             raise ValueError(f"metric {name!r} is already registered (by {METRICS[name].__module__}."
-                             f"{METRICS[name].__qualname__})")
+                             f"{METRICS[name].__qualname__}); cannot register {cls.__module__}.{cls.__qualname__}")
         cls.name = name
         METRICS[name] = cls
         return cls
