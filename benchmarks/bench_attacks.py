@@ -66,7 +66,7 @@ def main() -> None:
     model_attacks = attack_config(cfg, kind="model")
     t0 = time.perf_counter()
     run_model_attacks(scenario=sc, seed=seed, method=method, algorithm=method,
-                      model_ckpt=common["model_ckpt"], original_ckpt=str(out / "models" / "original.safetensors"),
+                      model_ckpt=common["model_ckpt"], original_features=feats["original"]["test"],
                       data_npz=common["data_npz"], data_json=common["data_json"], forget_json=common["forget_json"],
                       attacks=cfg, data_seed=0, threads=2, device="cpu", out=tmp / "relearn.parquet")
     wall = time.perf_counter() - t0

@@ -3,6 +3,7 @@
 # configured model attack on the one loaded model. Feature-cache attacks (prototype relearning, per-layer
 # probes) run inside the evaluate job instead: they never run a model.
 from unlearnbench.attacks import ATTACKS, attack_modules, model_attacks_apply
+from unlearnbench.data.forget_sets import forget_mode
 from unlearnbench.report import layout
 
 ATTACK_PART = "relearn"  # results/{scenario}/seed{seed}/{method}.relearn.parquet, beside the evaluation's rows
@@ -33,7 +34,9 @@ rule attack:
     input:
         ckpt=lambda w: checkpoint(evaluated_model(w)),
         ckpt_meta=lambda w: checkpoint(evaluated_model(w)) + ".json",
-        original=checkpoint("original"),
+        # the relearn-time target: the original's accuracy on the measured split, from its cached logits
+        original_features=lambda w: features("original", "train" if forget_mode(SCENARIO[w.scenario]["kind"]) == "sample"
+                                             else "test"),
         forget=lambda w: forget_set(w.scenario),
         **data_files("upstream"),
     output:

@@ -81,7 +81,7 @@ evaluate_model(scenario="random1", seed=0, method="original", algorithm="origina
         "attack": (f"""from unlearnbench.attacks.stage import run_model_attacks
 run_model_attacks(scenario="random1", seed=0, method="retrain", algorithm="retrain",
                   model_ckpt="{q}/models/retrain/random1/seed0.safetensors",
-                  original_ckpt="{q}/models/original.safetensors", data_npz="{q}/data/upstream.npz",
+                  original_features="{q}/features/original/test.safetensors", data_npz="{q}/data/upstream.npz",
                   data_json="{q}/data/upstream.json", forget_json="{q}/forget_sets/random1.json",
                   attacks={{"enabled": True, "params": {{"fewshot_relearn": {{"steps": 1, "eval_every": 1}},
                                                          "retain_relearn": {{"steps": 1, "eval_every": 1}}}}}},

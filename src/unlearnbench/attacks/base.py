@@ -22,8 +22,6 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import numpy as np
-
 from unlearnbench.metrics.base import make_row
 from unlearnbench.registry import Component, Registry
 
@@ -97,14 +95,3 @@ def attack_config(cfg_attacks: dict[str, Any], kind: str | None = None) -> dict[
         ATTACKS.get(name)  # unknown name -> KeyError listing the registered ones
     out = {name: ATTACKS.create(name, **params.get(name, {})) for name in ATTACKS.names()}
     return {k: a for k, a in out.items() if kind is None or a.kind == kind}
-
-
-def sample_per_class(labels: np.ndarray, classes: Sequence[int], per_class: int, rng: np.random.Generator) -> np.ndarray:
-    """Sorted positions of ``per_class`` seeded random samples of each class in ``classes`` (all of a class
-    when it has fewer)."""
-    labels = np.asarray(labels)
-    picks = []
-    for c in classes:
-        idx = np.flatnonzero(labels == c)
-        picks.append(rng.permutation(idx)[:per_class])
-    return np.sort(np.concatenate(picks)) if picks else np.zeros(0, dtype=np.int64)

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from unlearnbench.attacks.base import ATTACKS, FeatureAttack, sample_per_class
+from unlearnbench.attacks.base import ATTACKS, FeatureAttack
 from unlearnbench.metrics.base import PRE_LOGITS, all_finite, check_choice, check_float, check_int
+from unlearnbench.metrics.probe import per_class_subset
 from unlearnbench.metrics.uncertainty import bootstrap_se
 
 
@@ -75,10 +76,9 @@ class PrototypeRelearn(FeatureAttack):
             return [self.row(evalset="test", split=s, layer=PRE_LOGITS, value=np.nan, n=len(i), dim=dim)
                     for s, i in splits]
         rng = np.random.default_rng(ctx.seed if self.seed is None else self.seed)
-        pool_labels = train.labels[ctx.forget_train_idx]
         correct = {s: np.zeros(len(i)) for s, i in splits}
         for _ in range(self.repeats):
-            picks = ctx.forget_train_idx[sample_per_class(pool_labels, ctx.forget_classes, self.per_class, rng)]
+            picks = per_class_subset(train.labels, ctx.forget_train_idx, self.per_class, rng)
             protos = {}
             for c in ctx.forget_classes:
                 p = np.asarray(f_train[picks[train.labels[picks] == c]], dtype=np.float64).mean(axis=0)

@@ -29,8 +29,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from unlearnbench.attacks.base import ATTACKS, AttackTarget, ModelAttack, sample_per_class
+from unlearnbench.attacks.base import ATTACKS, AttackTarget, ModelAttack
 from unlearnbench.metrics.base import check_float, check_int
+from unlearnbench.metrics.probe import per_class_subset
 from unlearnbench.metrics.uncertainty import bootstrap_se
 
 
@@ -128,7 +129,8 @@ class FewshotRelearn(RelearnAttack):
         import torch
 
         rng = np.random.default_rng(seed)
-        shots = target.pool.subset(sample_per_class(target.pool.labels, target.forget_classes, self.per_class, rng))
+        pool = target.pool  # forget-train images of the forgotten classes only
+        shots = pool.subset(per_class_subset(pool.labels, np.arange(len(pool)), self.per_class, rng))
         xs, ys = next(shots.batches(len(shots), device=target.device))
         retain = _cycle(target.retain, self.retain_batch, seed, target.device) if self.retain_batch else None
         while True:

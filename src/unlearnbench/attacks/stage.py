@@ -17,10 +17,9 @@ from unlearnbench.workflow import phase
 
 
 def run_model_attacks(*, scenario: str, seed: int, method: str, algorithm: str, model_ckpt: str | Path,
-                      original_ckpt: str | Path, data_npz: str | Path, data_json: str | Path, forget_json: str | Path,
+                      original_features: str | Path, data_npz: str | Path, data_json: str | Path, forget_json: str | Path,
                       attacks: dict[str, Any], data_seed: int, threads: int, device: str, out: str | Path) -> None:
     from unlearnbench.attacks import AttackTarget, applies, attack_config
-    from unlearnbench.attacks.relearn import correctness
     from unlearnbench.checkpoints import load_checkpoint, read_meta
     from unlearnbench.data.files import load_prepared
     from unlearnbench.data.forget_sets import read_forget_set
@@ -47,11 +46,7 @@ def run_model_attacks(*, scenario: str, seed: int, method: str, algorithm: str, 
         sample = not fset.forget_classes
         split = "forget_train" if sample else "forget_test"
         measure = (train if sample else test).subset(idx[split])
-        original, _ = load_checkpoint(original_ckpt, dev)
-        # the original sees the images normalised for itself (imported weights: their pretrained_cfg's mean/std)
-        original_measure = ds.for_model(original).split("train" if sample else "test").subset(idx[split])
-        ceiling = (float(np.mean(correctness(prepare_model(original, dev), original_measure, dev))) if len(measure)
-                   else 0.0)
+        ceiling = cached_accuracy(original_features, idx[split])
     target = AttackTarget(pool=train.subset(idx["forget_train"]), retain=train.subset(idx["retain_train"]),
                           measure=measure, measure_split=split,
                           forget_classes=list(fset.forget_classes) if fset.forget_classes else None,
@@ -61,3 +56,14 @@ def run_model_attacks(*, scenario: str, seed: int, method: str, algorithm: str, 
             rows.extend({**base, **row} for row in attack.run(model, target))
     with phase("write"):
         write_results(rows, out)
+
+
+def cached_accuracy(features_path: str | Path, split_idx: np.ndarray) -> float:
+    """Accuracy of a model's cached logits on the rows of a split (indices into the full eval set; a capped
+    cache contributes the rows it kept); 0 when none is cached."""
+    from unlearnbench.evaluation import _indices, _remap
+    from unlearnbench.features import read_features
+
+    fs = read_features(features_path)
+    pos = _remap(np.asarray(split_idx, dtype=np.int64), _indices(str(features_path)))
+    return float((np.asarray(fs.logits)[pos].argmax(1) == fs.labels[pos]).mean()) if len(pos) else 0.0

@@ -79,13 +79,14 @@ def fnum(x, default: float = math.nan) -> float:
     return float(x) if finite(x) else default
 
 
-def legend(fig: Figure, axes: list, methods: list[str]) -> None:
-    """One legend for all panels, right of them: guides first, then methods in palette order."""
+def legend(fig: Figure, axes: list, methods: list[str], label=legend_label) -> None:
+    """One legend for all panels, right of them: guides first, then methods in ``methods`` order (``label``:
+    a method's legend text, as the artists were labelled)."""
     handles = {}
     for ax in axes:
-        for h, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, h)
-    rank = {legend_label(m): i for i, m in enumerate(methods)}
+        for h, text in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(text, h)
+    rank = {label(m): i for i, m in enumerate(methods)}
     labels = sorted(handles, key=lambda lab: rank.get(lab, -1))
     if labels:
         rows = max(4, int(fig.get_figheight() * 72 / 18))  # legend entries of ~18 pt fit into the height

@@ -13,20 +13,24 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from unlearnbench.report.figbase import new_figure, no_data, palette, panels, style_for
+from unlearnbench.report.figbase import legend, new_figure, no_data, palette, panels, style_for
 
 ATTACK_TITLES = {"fewshot_relearn": "few-shot relearning (forget + retain images)",
                  "retain_relearn": "retain-only relearning (no forget image)"}
 #: what the references are in an attack: the retrained model the control, the original the ceiling
 ROLE_LABELS = {"retrain": "retrain (control)", "original": "original (ceiling)",
                "original_prime": "original′ (seed-noise floor)"}
+def role_label(method: str) -> str:
+    return ROLE_LABELS.get(method, method)
+
+
 SPLIT_LABELS = {"forget_test": "forget-test accuracy", "forget_train": "accuracy on the forgotten samples"}
 
 
 def _line(ax, x, y, ci, method: str, styles: dict, *, band: bool = True) -> None:
     st = style_for(styles, method)
     ax.plot(x, y, color=st["color"], marker=st["marker"], linestyle=st.get("linestyle", "-"), markersize=5,
-            linewidth=2.2 if method in ("original", "retrain") else 1.5, label=ROLE_LABELS.get(method, method),
+            linewidth=2.2 if method in ("original", "retrain") else 1.5, label=role_label(method),
             zorder=3 if method == "retrain" else 2)
     if band and ci.notna().any():
         ax.fill_between(x, (y - ci.fillna(0)).clip(lower=0), (y + ci.fillna(0)).clip(upper=1), color=st["color"],
@@ -53,7 +57,7 @@ def figure_relearn(table: pd.DataFrame, scenario: str, methods: list[str]) -> Fi
         ax.grid(alpha=0.3)
         if not ax.lines:
             no_data(ax, "no relearning curve (attacks disabled or not defined here)")
-    _legend(fig, axes, methods)
+    legend(fig, axes, methods, label=role_label)
     fig.suptitle(f"Can the forgotten come back? Relearning — scenario {scenario} (bands: 95 % over seeds)")
     return fig
 
@@ -70,7 +74,7 @@ def figure_layer_probe(table: pd.DataFrame, scenario: str, methods: list[str]) -
         ax.errorbar(mine["layer_index"], mine["value"], yerr=mine["ci95"].fillna(0), color=st["color"],
                     marker=st["marker"], linestyle=st.get("linestyle", "-"), markersize=5, capsize=2.5,
                     linewidth=2.2 if method in ("original", "retrain") else 1.5,
-                    label=ROLE_LABELS.get(method, method))
+                    label=role_label(method))
     ax.set_xticks(range(len(layers)), layers)
     ax.set_xlabel("layer (network order)")
     ax.set_ylabel("probe accuracy on forget-test")
@@ -78,18 +82,7 @@ def figure_layer_probe(table: pd.DataFrame, scenario: str, methods: list[str]) -
     ax.grid(alpha=0.3)
     if not ax.lines:
         no_data(ax, "no per-layer probe (class forgetting only)")
-    _legend(fig, [ax], methods)
+    legend(fig, [ax], methods, label=role_label)
     fig.suptitle(f"Where is the forgotten class still decodable? Per-layer linear probes — scenario {scenario}")
     return fig
 
-
-def _legend(fig: Figure, axes: list, methods: list[str]) -> None:
-    """One legend right of the panels: control and ceiling first, then the methods in palette order."""
-    handles = {}
-    for ax in axes:
-        for h, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, h)
-    rank = {ROLE_LABELS.get(m, m): i for i, m in enumerate(["retrain", "original", *methods])}
-    labels = sorted(handles, key=lambda lab: rank.get(lab, len(rank)))
-    if labels:
-        fig.legend([handles[lab] for lab in labels], labels, loc="outside right center", frameon=False)
