@@ -11,7 +11,7 @@ SNAKEMAKE := HF_HUB_OFFLINE=1 $(BIN)/snakemake --workflow-profile profiles/defau
 # directory) and the run resumes — src/unlearnbench/resume.py
 RESUME := HF_HUB_OFFLINE=1 $(BIN)/python -m unlearnbench.resume --workflow-profile profiles/default --configfile $(CONFIG)
 
-.PHONY: run test report dry-run bench clean-outputs
+.PHONY: run test test-cluster report dry-run bench clean-outputs
 
 $(STAMP): pyproject.toml constraints-cpu.txt scripts/install.sh
 	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/install.sh
@@ -23,6 +23,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=15 tests
+
+# The quick preset through a real single-node SLURM (Debian slurm-wlm + munge, installed when missing) with the
+# unchanged profiles/slurm, then locally: the results must be equal. Prints its wall time. docs/cluster.md
+test-cluster: $(STAMP)
+	VENV=$(VENV) bash scripts/test_cluster.sh
 
 report: run
 	$(SNAKEMAKE) --cores $(CORES) --report report.html
@@ -39,8 +44,11 @@ bench: $(STAMP)  ## docs/performance.md: cost model of a cold default run, train
 DVC := $(BIN)/dvc
 .PHONY: pull push remote adopt repro
 
+# pull/adopt: src/unlearnbench/dvc.py (REMOTE, JOBS, FORCE, CORES as make variables or in the environment)
+DVC_PY := HF_HUB_OFFLINE=1 $(BIN)/python -m unlearnbench.dvc --cores $(CORES)
+
 pull: $(STAMP)  ## outputs of dvc.lock from the remote (all or nothing), then marked up to date for Snakemake
-	bash scripts/dvc_pull.sh
+	$(DVC_PY) pull $(if $(REMOTE),--remote $(REMOTE)) $(if $(JOBS),--jobs $(JOBS)) $(if $(FORCE),--force)
 
 push: $(STAMP)  ## the outputs recorded in dvc.lock to the remote (REMOTE=name for another one)
 	$(DVC) push $(if $(REMOTE),-r $(REMOTE))
@@ -51,7 +59,8 @@ remote: $(STAMP)  ## make remote URL=<dir|s3://…|ssh://…|gs://…> [NAME=loc
 	$(DVC) remote list
 
 adopt: $(STAMP)  ## mark outputs restored by a plain `dvc pull`/`dvc checkout` as up to date for Snakemake
-	bash scripts/dvc_adopt.sh --force
+	$(DVC_PY) adopt --force
 
+# dvc.yaml's cmd, scripts/dvc_stage.sh, runs `python -m unlearnbench.dvc stage` (adopt if needed, then Snakemake)
 repro: $(STAMP)  ## dvc repro: the Snakemake default target when config.yaml or the code changed since dvc.lock
 	CORES=$(CORES) $(DVC) repro

@@ -18,6 +18,16 @@ include: "rules/evaluate.smk"
 include: "rules/report.smk"
 
 
+# Jobs of a few seconds run on the submitting host under a cluster executor (profiles/slurm, kubernetes):
+# an sbatch or a pod each would cost more than the job (make test-cluster).
+localrules:
+    select_forget_set,
+    aggregate,
+    leaderboard,
+    plots,
+    exports,
+
+
 rule all:
     input:
         all_targets(),

@@ -91,7 +91,7 @@ def pipeline_throughput(kind: str, arch: str, size: int, n_per_class: int, class
 
     from unlearnbench.checkpoints import save_checkpoint
     from unlearnbench.data import ArrayDataset
-    from unlearnbench.data.fakes import write_imagefolder
+    from unlearnbench.testing import write_imagefolder
     from unlearnbench.features import extract_all, read_features_meta
     from unlearnbench.models import create_model
     from unlearnbench.stages import prepare_data

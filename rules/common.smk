@@ -7,6 +7,7 @@ from pathlib import Path
 from unlearnbench.config import ConfigError, method_scenarios, validate_config
 from unlearnbench.codegraph import closure_hash
 from unlearnbench.report import layout
+from unlearnbench.scenario_kinds import kind_modules
 from unlearnbench.workflow import run_script
 
 SCRIPTS = Path(workflow.main_snakefile).resolve().parent / "workflow_scripts"

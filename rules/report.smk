@@ -63,9 +63,9 @@ rule leaderboard:
         index=str(layout.report_index(OUT)),  # landing page: links to every leaderboard and figure + glossary
     params:
         **REPORT_PARAMS,
-        # the landing page's glossary reads every registered attack's docstring (registered by name: unseen
-        # by the import graph)
-        code=stage_code("report_leaderboard", *attack_modules("features"), *attack_modules("model")),
+        # the landing page's glossary reads every registered attack's docstring, the verdicts each scenario
+        # kind's mode (registered by name: unseen by the import graph)
+        code=stage_code("report_leaderboard", *attack_modules("features"), *attack_modules("model"), *kind_modules()),
     threads: 1
     log:
         f"{OUT}/logs/report/leaderboard.log",
@@ -82,7 +82,7 @@ rule plots:
         **{fmt: figures(fmt) for fmt in layout.IMAGE_FORMATS},
     params:
         **REPORT_PARAMS,
-        code=stage_code("report_plots"),
+        code=stage_code("report_plots", *kind_modules()),  # verdicts read each scenario kind's mode
     threads: 1
     log:
         f"{OUT}/logs/report/plots.log",
@@ -100,7 +100,7 @@ rule exports:
         tables=[str(layout.plot_table(OUT, name)) for name in layout.PLOT_TABLES],
     params:
         **REPORT_PARAMS,
-        code=stage_code("report_exports"),
+        code=stage_code("report_exports", *kind_modules()),  # verdicts read each scenario kind's mode
     threads: 1
     log:
         f"{OUT}/logs/report/exports.log",

@@ -39,17 +39,14 @@ rule train_original:
 
 
 def forget_set_inputs(w):
-    """`top` ranks upstream classes with the original model's cached features (no extra forward pass);
-    `indices` reads its forget list, an input so that editing the file reruns this scenario's jobs only."""
-    sc = SCENARIO[w.scenario]
-    inputs = data_files("upstream")
-    if sc["kind"] == "indices":
-        inputs["forget_list"] = sc["file"]
-    if sc["kind"] == "top":
-        inputs["up_features"] = features("original", "train")
-        inputs["down_features"] = features("original", sc["downstream"])
-        inputs["down_meta"] = data_files(sc["downstream"])["meta"]
-    return inputs
+    """The upstream data and what the scenario's kind reads besides (ScenarioKind.job_inputs): `top` the original
+    model's cached features (no extra forward pass), `indices` its forget list (editing it reruns this scenario)."""
+    from types import SimpleNamespace
+
+    from unlearnbench.scenario_kinds import ScenarioKind
+
+    kind = ScenarioKind.from_spec(SCENARIO[w.scenario], validated=True)
+    return {**data_files("upstream"), **kind.job_inputs(SimpleNamespace(features=features, data_files=data_files))}
 
 
 rule select_forget_set:
@@ -60,7 +57,7 @@ rule select_forget_set:
         ranking=f"{OUT}/forget_sets/{{scenario}}_ranking.csv",
     params:
         scenario=lambda w: as_json(SCENARIO[w.scenario]),
-        code=stage_code("select_forget_set"),
+        code=stage_code("select_forget_set", *kind_modules()),  # the kinds are looked up by name
     threads: 1
     log:
         f"{OUT}/logs/select_forget_set/{{scenario}}.log",

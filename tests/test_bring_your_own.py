@@ -22,7 +22,7 @@ from unlearnbench.checkpoints import CheckpointError, check_weights_file, load_c
 from unlearnbench.config import ConfigError, validate_config
 from unlearnbench.data import ArrayDataset, load_prepared
 from unlearnbench.data.arrays import DEFAULT_NORM
-from unlearnbench.data.fakes import write_weights
+from unlearnbench.testing import write_weights
 from unlearnbench.models import create_model
 from unlearnbench.stages import select_forget_set, train_reference
 from unlearnbench.unlearning import run_unlearning

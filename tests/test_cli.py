@@ -71,7 +71,7 @@ def test_methods_listing_is_derived_from_the_registry(capsys):
         assert f"{key} ∈ {{{', '.join(map(str, values))}}}" in block
     assert "lr=0.0005 (0, inf)" in block  # default and declared range
     assert "forgetting: class, sample" in out.split("\nboundary_shrink — ")[0] + block
-    assert "forgetting: class (scenario kinds: random, top" in out.split("\nboundary_shrink — ")[1]
+    assert "forgetting: class (scenario kinds: classes, random, top" in out.split("\nboundary_shrink — ")[1]
 
     rc, out, _ = run_cli(capsys, "methods", "scrub")
     assert rc == 0 and scrub.__doc__.strip().split("\n")[0] in out and "cells counted from 0" in out  # full doc

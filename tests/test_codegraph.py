@@ -16,6 +16,7 @@ from conftest import REPO, job_counts
 from unlearnbench.codegraph import import_closure, script_entries
 from unlearnbench.attacks import ATTACKS, attack_modules
 from unlearnbench.methods import METHODS, method_module
+from unlearnbench.scenario_kinds import kind_modules
 
 SCRIPTS = REPO / "workflow_scripts"
 
@@ -33,7 +34,8 @@ def test_closures_hold_the_cases_hand_kept_lists_missed():
     assert "unlearnbench.features" in closure("select_forget_set")  # `top` ranks on the original's features
     assert "unlearnbench.attacks.relearn" not in closure("evaluate")
     light = closure("report_plots") | closure("aggregate") | closure("evaluate")
-    assert not {"unlearnbench.training", "unlearnbench.stages", "unlearnbench.methods"} & light
+    assert not {"unlearnbench.training", "unlearnbench.references", "unlearnbench.methods"} & light
+    assert "unlearnbench.data.prepare" not in closure("train") and "unlearnbench.references" not in closure("unlearn")
     assert not {m for m in closure("train") if m.startswith("unlearnbench.report.p")}
 
 
@@ -63,33 +65,35 @@ def test_jobs_load_no_module_outside_their_closure(quick_out, tmp_path):
     """The static closure over-approximates what a real job imports (lazy imports included)."""
     q = quick_out
     jobs = {
-        "unlearn": (f"""from unlearnbench.unlearning import run_unlearning
-run_unlearning("ga", {{"algorithm": "gradient_ascent", "epochs": 1}}, "{q}/models/original.safetensors",
-               "{q}/data/upstream.npz", "{q}/data/upstream.json", "{q}/forget_sets/random1.json",
-               "{tmp_path}/ga.safetensors", seed=0, threads=2, device="cpu")""", (method_module("gradient_ascent"),)),
-        "extract_features": (f"""from unlearnbench.features import extract_all
-extract_all("{q}/models/original.safetensors", [("test", "{q}/data/upstream.npz")], ["{tmp_path}/test.safetensors"],
-            threads=2, device="cpu")""", ()),
-        "evaluate": (f"""from unlearnbench.evaluation import evaluate_model
+        "unlearn": (f"""from unlearnbench.stages import unlearn
+unlearn("ga", {{"algorithm": "gradient_ascent", "epochs": 1}}, "{q}/models/original.safetensors",
+        "{q}/data/upstream.npz", "{q}/data/upstream.json", "{q}/forget_sets/random1.json",
+        "{tmp_path}/ga.safetensors", seed=0, threads=2, device="cpu")""", (method_module("gradient_ascent"),)),
+        "extract_features": (f"""from unlearnbench.stages import extract_features
+extract_features("{q}/models/original.safetensors", [("test", "{q}/data/upstream.npz")],
+                 ["{tmp_path}/test.safetensors"], layers="all", batch_size=512, max_per_class=None, dtype="float32",
+                 seed=0, threads=2, device="cpu", gram_per_class=16, gram_max_bytes=1 << 30)""", ()),
+        "evaluate": (f"""from unlearnbench.stages import evaluate
 feats = {{r: {{ev: f"{q}/features/{{m}}/{{ev}}.safetensors" for ev in ("train", "test", "similar", "unrelated")}}
          for r, m in (("model", "original"), ("original", "original"), ("retrain", "retrain/random1/seed0"))}}
-evaluate_model(scenario="random1", seed=0, method="original", algorithm="original",
-               model_ckpt="{q}/models/original.safetensors", features=feats, forget_json="{q}/forget_sets/random1.json",
-               data_npz="{q}/data/upstream.npz", data_json="{q}/data/upstream.json", downstream=["similar", "unrelated"],
-               layers="all", metrics={{}}, data_seed=0, out="{tmp_path}/rows.parquet",
-               attacks={{"enabled": True}})""", tuple(attack_modules("features"))),
-        "attack": (f"""from unlearnbench.attacks.stage import run_model_attacks
-run_model_attacks(scenario="random1", seed=0, method="retrain", algorithm="retrain",
-                  model_ckpt="{q}/models/retrain/random1/seed0.safetensors",
-                  original_features="{q}/features/original/test.safetensors", data_npz="{q}/data/upstream.npz",
-                  data_json="{q}/data/upstream.json", forget_json="{q}/forget_sets/random1.json",
-                  attacks={{"enabled": True, "params": {{"fewshot_relearn": {{"steps": 1, "eval_every": 1}},
-                                                         "retain_relearn": {{"steps": 1, "eval_every": 1}}}}}},
-                  data_seed=0, threads=2, device="cpu", out="{tmp_path}/relearn.parquet")""",
+evaluate(scenario="random1", seed=0, method="original", algorithm="original",
+         model_ckpt="{q}/models/original.safetensors", features=feats, forget_json="{q}/forget_sets/random1.json",
+         data_npz="{q}/data/upstream.npz", data_json="{q}/data/upstream.json", downstream=["similar", "unrelated"],
+         layers="all", metrics={{}}, data_seed=0, out="{tmp_path}/rows.parquet",
+         attacks={{"enabled": True}})""", tuple(attack_modules("features"))),
+        "attack": (f"""from unlearnbench.stages import attack
+attack(scenario="random1", seed=0, method="retrain", algorithm="retrain",
+       model_ckpt="{q}/models/retrain/random1/seed0.safetensors",
+       original_features="{q}/features/original/test.safetensors", data_npz="{q}/data/upstream.npz",
+       data_json="{q}/data/upstream.json", forget_json="{q}/forget_sets/random1.json",
+       attacks={{"enabled": True, "params": {{"fewshot_relearn": {{"steps": 1, "eval_every": 1}},
+                                              "retain_relearn": {{"steps": 1, "eval_every": 1}}}}}},
+       data_seed=0, threads=2, device="cpu", out="{tmp_path}/relearn.parquet")""",
                    tuple(attack_modules("model"))),
     }
     # importing a registry loads every member module; a job runs only its own (see codegraph)
     registry = {method_module(a) for a in METHODS} | {ATTACKS.get(a).__module__ for a in ATTACKS.names()}
+    registry |= set(kind_modules())
     for script, (code, entries) in jobs.items():
         loaded = _modules_loaded(code)
         assert loaded - closure(script, *entries) - registry == set(), script

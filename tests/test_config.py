@@ -35,7 +35,7 @@ def test_defaults_are_filled_from_the_schema():
 
 def test_every_shipped_config_validates(tmp_path, monkeypatch):
     """Presets for real datasets validate once stand-in files of the right layout exist at their paths."""
-    from unlearnbench.data.fakes import write_for_config
+    from unlearnbench.testing import write_for_config
 
     monkeypatch.chdir(tmp_path)
     for path in [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml"))]:

@@ -16,7 +16,7 @@ from conftest import REPO, copy_workflow, job_counts, snakemake
 from unlearnbench.config import ConfigError, load_yaml, validate_config
 from unlearnbench.data import (ArrayDataset, DatasetError, FileDataset, FileImageSet, ImageArraySet, build_dataset,
                                check_spec, load_prepared)
-from unlearnbench.data import fakes
+from unlearnbench import testing as fakes
 from unlearnbench.data.cifar import safe_unpickle
 from unlearnbench.methods.common import concat_sets
 
@@ -218,16 +218,15 @@ def test_prepare_file_backed_dataset_writes_paths_not_pixels(raw, tmp_path):
 
 
 def test_pixel_datasets_keep_the_in_memory_path(tmp_path):
-    from unlearnbench.stages import evalset_arrays
-
     rng = np.random.default_rng(0)
     ds = ArrayDataset(rng.integers(0, 255, (6, 8, 8, 3), dtype=np.uint8), np.arange(6) % 2,
                       rng.integers(0, 255, (4, 8, 8, 3), dtype=np.uint8), np.arange(4) % 2)
     ds.save_npz(tmp_path / "d.npz")
     back = load_prepared(tmp_path / "d.npz")
     assert isinstance(back, ArrayDataset) and back.for_model(None) is back
-    for name in ("train", "test", "downstream"):
-        images, labels = evalset_arrays(back, name)
+    whole = (np.concatenate([ds.x_train, ds.x_test]), np.concatenate([ds.y_train, ds.y_test]))
+    for name, (images, labels) in {"train": (ds.x_train, ds.y_train), "test": (ds.x_test, ds.y_test),
+                                   "downstream": whole}.items():
         es = back.evalset(name)
         assert isinstance(es, ImageArraySet) and np.array_equal(es.images, images)
         assert np.array_equal(es.labels, labels)

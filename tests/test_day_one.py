@@ -358,7 +358,7 @@ def test_samples_larger_than_an_npz_training_set_are_rejected(tmp_path):
 
 def test_samples_larger_than_an_image_folder_allows_are_rejected(tmp_path):
     """Counted from a folder listing after the class restriction, the test split and max_per_class."""
-    from unlearnbench.data.fakes import write_imagefolder
+    from unlearnbench.testing import write_imagefolder
     from unlearnbench.data.imagefolder import imagefolder
 
     write_imagefolder(tmp_path / "folder", ["a", "b", "c", "d"], per_class=10, size=8)

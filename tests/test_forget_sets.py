@@ -71,13 +71,14 @@ NAMES = ["cat", "dog", "truck", "ship"]
 
 def test_every_schema_kind_maps_to_class_or_sample_forgetting():
     from unlearnbench.config import load_schema
-    from unlearnbench.config_scenarios import SCENARIO_KEYS
-    from unlearnbench.data.forget_sets import KINDS
+    from unlearnbench.config_scenarios import scenario_keys
+    from unlearnbench.scenario_kinds import SCENARIO_KINDS
 
-    enum = load_schema()["properties"]["scenarios"]["items"]["properties"]["kind"]["enum"]
-    assert tuple(enum) == KINDS and set(SCENARIO_KEYS) == set(KINDS)
-    assert {k: forget_mode(k) for k in KINDS} == {"random": "class", "top": "class", "classes": "class",
-                                                  "samples": "sample", "indices": "sample"}
+    items = load_schema()["properties"]["scenarios"]["items"]["properties"]
+    assert items["kind"]["enum"] == SCENARIO_KINDS.names() and set(scenario_keys()) == set(SCENARIO_KINDS)
+    assert {k for keys in scenario_keys().values() for k in keys} | {"name", "kind", "seed"} == set(items)
+    assert {k: forget_mode(k) for k in SCENARIO_KINDS} == {"random": "class", "top": "class", "classes": "class",
+                                                           "samples": "sample", "indices": "sample"}
 
 
 def test_named_classes_by_name_and_index_select_exactly_those():
@@ -251,7 +252,7 @@ def test_class_names_read_at_validation_match_the_built_datasets(tmp_path):
     """What config validation checks `classes` scenarios against (each adapter's cheap `class_names`: metadata,
     listings, the npz's one array) is exactly the label order of the dataset the workflow builds."""
     from unlearnbench.data import ArrayDataset, build_dataset, dataset_class_names
-    from unlearnbench.data import fakes
+    from unlearnbench import testing as fakes
 
     cifar = fakes.write_cifar(tmp_path / "c100", "cifar100", train_per_class=1, test_per_class=1)
     folder = fakes.write_imagefolder(tmp_path / "folder", ["zebra", "ant", "moth"], per_class=2, size=8)

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from unlearnbench.checkpoints import CheckpointError, load_checkpoint, load_pretrained_weights
 from unlearnbench.config import ConfigError, validate_config
 from unlearnbench.data import ArrayDataset
-from unlearnbench.data.fakes import write_weights
+from unlearnbench.testing import write_weights
 from unlearnbench.models import create_model
 from unlearnbench.stages import train_reference
 
@@ -109,7 +109,7 @@ def before_training(monkeypatch):
     """Records, at the moment the import job starts fine-tuning (``finetune_head`` for ``head``,
     ``train_model`` for ``all``), the network's state — the imported backbone and the reset head — and its
     training-set cross-entropy; then trains as usual (nothing else draws random numbers in between)."""
-    import unlearnbench.stages as stages
+    import unlearnbench.heads as heads
     import unlearnbench.training as training
 
     seen = {}
@@ -121,7 +121,7 @@ def before_training(monkeypatch):
             return real(net, train_set, cfg, **kwargs)
         return wrapper
 
-    monkeypatch.setattr(stages, "finetune_head", wrap(stages.finetune_head, "head"))
+    monkeypatch.setattr(heads, "finetune_head", wrap(heads.finetune_head, "head"))
     monkeypatch.setattr(training, "train_model", wrap(training.train_model, "all"))
     return seen
 

@@ -132,3 +132,41 @@ def test_multistep_and_constant_schedules():
                 dict(schedule="multistep", milestones=(5, 2))):
         with pytest.raises(ValueError, match="invalid training hyper-parameter"):
             TrainConfig(epochs=10, **bad)
+
+
+def test_library_defaults_are_the_schema_defaults():
+    """TrainConfig() and the features' Gram settings default to what a config without them gets."""
+    import dataclasses
+
+    import yaml
+
+    from unlearnbench.config import schema_text
+    from unlearnbench.features import GRAM_MAX_BYTES, GRAM_PER_CLASS
+
+    schema = yaml.safe_load(schema_text())
+    train = schema["$defs"]["train"]["properties"]
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    assert {k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items()} == \
+        {k: p["default"] for k, p in train.items()}
+    evaluation = schema["properties"]["evaluation"]["properties"]
+    assert (GRAM_PER_CLASS, GRAM_MAX_BYTES) == (evaluation["gram_per_class"]["default"],
+                                                evaluation["gram_max_bytes"]["default"])
+
+
+def test_head_fine_tuning_follows_the_recipe_and_leaves_the_backbone(tmp_path):
+    """heads.finetune_head: only the classifier moves (BN statistics included), with the recipe's schedule."""
+    from unlearnbench.heads import finetune_head
+
+    data = blobs(n_per_class=8)
+    dev = setup_torch(0, threads=2, device="cpu")
+    model = create_model("cifar_resnet8", data.num_classes)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    flat = finetune_head(model, data, TrainConfig(epochs=3, batch_size=8, lr=0.05, schedule="constant"), seed=0,
+                         device=dev)
+    assert [e["lr"] for e in flat] == [0.05] * 3 and {e["scope"] for e in flat} == {"head"}
+    assert flat[-1]["loss"] < flat[0]["loss"]
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]) == (not key.startswith("fc.")), key
+    cosine = finetune_head(create_model("cifar_resnet8", data.num_classes), data,
+                           TrainConfig(epochs=3, batch_size=8, lr=0.05), seed=0, device=dev)
+    assert cosine[-1]["lr"] < 0.05 / 10

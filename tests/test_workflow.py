@@ -16,7 +16,7 @@ CONFIGS = ["config.yaml"] + sorted(f"configs/{p.name}" for p in (REPO / "configs
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     """A workflow copy with stand-in files wherever a preset names a real dataset or weights file."""
-    from unlearnbench.data.fakes import write_for_config
+    from unlearnbench.testing import write_for_config
 
     work = copy_workflow(tmp_path_factory.mktemp("dry"))
     for configfile in CONFIGS:

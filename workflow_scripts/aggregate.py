@@ -1,4 +1,4 @@
-from unlearnbench.aggregate import aggregate
+from unlearnbench.stages import aggregate
 from unlearnbench.workflow import logged
 
 with logged(snakemake):

@@ -1,10 +1,7 @@
-from unlearnbench.report.exports import write_exports
-from unlearnbench.report.sources import from_rule
-from unlearnbench.report.verdicts import Rule
-from unlearnbench.workflow import logged, param, phase
+from unlearnbench.stages import report_exports
+from unlearnbench.workflow import logged, param
 
 with logged(snakemake):
-    with phase("load"):
-        data = from_rule(snakemake)
-    with phase("compute"):
-        write_exports(data, snakemake.params.out, Rule(**param(snakemake, "verdicts")))
+    report_exports(snakemake.input.summary, snakemake.input.get("results"), snakemake.params.out,
+                   sidecars=param(snakemake, "sidecars"), scenarios=param(snakemake, "scenarios"),
+                   verdicts=param(snakemake, "verdicts"))

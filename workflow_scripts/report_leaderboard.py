@@ -1,13 +1,7 @@
-from unlearnbench.report.index import write_index
-from unlearnbench.report.leaderboard import write_leaderboards
-from unlearnbench.report.sources import from_rule
-from unlearnbench.report.verdicts import Rule
-from unlearnbench.workflow import logged, param, phase
+from unlearnbench.stages import report_leaderboard
+from unlearnbench.workflow import logged, param
 
 with logged(snakemake):
-    with phase("load"):
-        data = from_rule(snakemake)
-    with phase("compute"):
-        rule = Rule(**param(snakemake, "verdicts"))
-        write_leaderboards(data, snakemake.params.out, rule)
-        write_index(data, snakemake.params.out, rule)
+    report_leaderboard(snakemake.input.summary, snakemake.input.get("results"), snakemake.params.out,
+                       sidecars=param(snakemake, "sidecars"), scenarios=param(snakemake, "scenarios"),
+                       verdicts=param(snakemake, "verdicts"))

@@ -2,7 +2,8 @@
 
     unlearnbench run [--configfile F] [--cores N] [snakemake args…]   what `make run` does (from the repository)
     unlearnbench where [--configfile F]                               where a config's outputs are
-    unlearnbench methods [NAME] | metrics [NAME] | attacks [NAME]     what is registered, from the registries
+    unlearnbench methods | metrics | attacks | datasets | scenario-kinds [NAME]
+                                                                      what is registered, from the registries
     unlearnbench show OUT [--scenario S] [--format md|csv|html|tex]   an experiment's leaderboards
     unlearnbench compare OUT_A OUT_B [--scenario S] [--csv PATH]      two experiments' summaries, against noise
 
@@ -64,51 +65,38 @@ def cmd_where(args: argparse.Namespace) -> int:
 
 # --- registries ---------------------------------------------------------------------------------------------
 def _param_list(entry) -> str:
-    return ", ".join(f"{p.name}={p.default!r}" + (f" {p.range}" if p.range else "") for p in entry.params) or "none"
+    return ", ".join(f"{p.name}={p.default!r}" + (f" {p.range()}" if p.range() else "") for p in entry.params) or "none"
 
 
-def _render_entries(kind: str, entries: list, name: str | None, more: str) -> str:
+def _render_entries(noun: str, entries: list, name: str | None, more: str) -> str:
+    """The listing of one registry (``NAME`` given: that entry in full); ``noun`` is the singular name."""
     if name is not None:
         found = {e.name: e for e in entries}
         if name not in found:
-            raise CLIError(f"unknown {kind} {name!r}; registered: {', '.join(found)}")
+            raise CLIError(f"unknown {noun} {name!r}; registered: {', '.join(found)}")
         e = found[name]
         lines = [f"{e.name}", "", e.doc or e.summary, ""]
         lines += [f"{label}: {text}" for label, text in e.facts.items()]
-        lines.append("hyper-parameters:" if e.params else "hyper-parameters: none")
+        lines.append("parameters:" if e.params else "parameters: none")
         for p in e.params:
-            detail = "".join([f"  range {p.range}" if p.range else "", f"  — {p.help}" if p.help else ""])
+            detail = "".join([f"  range {p.range()}" if p.range() else "", f"  — {p.help}" if p.help else ""])
             lines.append(f"  {p.name} = {p.default!r}{detail}")
         return "\n".join(lines)
-    lines = [f"{len(entries)} registered {kind}s ({more}; `{PROG} {kind}s NAME` for one in full)", ""]
+    lines = [f"{len(entries)} registered {noun}s ({more}; `{PROG} {noun}s NAME` for one in full)", ""]
     for e in entries:
         lines.append(f"{e.name} — {e.summary}")
         lines += [f"    {label}: {text}" for label, text in e.facts.items() if label != "module"]
-        lines.append(f"    hyper-parameters: {_param_list(e)}")
+        lines.append(f"    parameters: {_param_list(e)}")
     return "\n".join(lines)
 
 
-def cmd_methods(args: argparse.Namespace) -> int:
-    from unlearnbench.describe import method_entries
+def cmd_registry(args: argparse.Namespace) -> int:
+    """``unlearnbench <registry> [NAME]``: any registry of :data:`unlearnbench.describe.REGISTRIES`, alike."""
+    from unlearnbench.describe import REGISTRIES, entries
 
-    print(_render_entries("method", method_entries(), args.name, "unlearnbench.methods.METHODS; a config's "
-                          "`methods:` block names instances of them"))
-    return 0
-
-
-def cmd_metrics(args: argparse.Namespace) -> int:
-    from unlearnbench.describe import metric_entries
-
-    print(_render_entries("metric", metric_entries(), args.name, "unlearnbench.metrics.METRICS; parameters "
-                          "under `evaluation.metrics.<name>`"))
-    return 0
-
-
-def cmd_attacks(args: argparse.Namespace) -> int:
-    from unlearnbench.describe import attack_entries
-
-    print(_render_entries("attack", attack_entries(), args.name, "unlearnbench.attacks.ATTACKS; parameters "
-                          "under `attacks.params.<name>`"))
+    info = REGISTRIES[args.command]
+    print(_render_entries(args.command[:-1], entries(args.command), args.name,
+                          f"{info.module}.{info.attr}; {info.configured}"))
     return 0
 
 
@@ -339,13 +327,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--directory", default=".", help="the workflow directory (default: current)")
     p.set_defaults(func=cmd_where)
 
-    for name, func, what in (("methods", cmd_methods, "unlearning methods"), ("metrics", cmd_metrics, "metrics"),
-                             ("attacks", cmd_attacks, "recovery attacks")):
-        p = sub.add_parser(name, help=f"list the registered {what} (NAME: one in full)",
-                           description=f"The registered {what}, from the registry: hyper-parameters with their "
-                                       "defaults (and ranges where declared), and each docstring's first sentence.")
+    from unlearnbench.describe import REGISTRIES
+
+    for name, info in REGISTRIES.items():
+        p = sub.add_parser(name, help=f"list the registered {info.what} (NAME: one in full)",
+                           description=f"The registered {info.what}, from the registry: parameters with their "
+                                       "defaults (and constraints), the facts each states, and each docstring's "
+                                       "first sentence.")
         p.add_argument("name", nargs="?", metavar="NAME", help="show this one in full")
-        p.set_defaults(func=func)
+        p.set_defaults(func=cmd_registry)
 
     p = sub.add_parser("show", help="print an experiment's leaderboard(s)")
     p.add_argument("out", metavar="OUT", help="experiment outputs folder (outputs/<experiment>)")

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator, validators
 
+from unlearnbench.params import ParamError
 from unlearnbench.report.layout import REFERENCE_ROWS
 
 #: the config schema, package data of ``unlearnbench`` (pyproject.toml ``[tool.setuptools.package-data]``)
@@ -55,15 +56,23 @@ def schema_text() -> str:
 
 
 def load_schema(path: str | Path | None = None) -> dict[str, Any]:
-    """The config schema (the packaged one unless ``path`` is given) with the `methods` section completed
-    from the method registry."""
+    """The config schema (the packaged one unless ``path`` is given) completed from the registries: the
+    `methods` blocks (each algorithm's hyper-parameters), the `scenarios` entries (each kind's keys) and the
+    dataset `type`s (the registered adapters, each with its summary)."""
+    from unlearnbench.config_scenarios import scenario_schema
+    from unlearnbench.data import DATASETS
     from unlearnbench.methods import METHODS, method_schema
 
     schema = yaml.safe_load(Path(path).read_text() if path is not None else schema_text())
     block = schema["properties"]["methods"]["additionalProperties"]
-    block["properties"]["algorithm"] = {"enum": sorted(METHODS), "description": "a registered algorithm"}
+    block["properties"]["algorithm"] = {"enum": METHODS.names(), "description": "a registered algorithm"}
     block["allOf"] = [{"if": {"properties": {"algorithm": {"const": name}}}, "then": method_schema(cls)}
-                      for name, cls in sorted(METHODS.items())]
+                      for name, cls in METHODS.items()]
+    scenarios = schema["properties"]["scenarios"]
+    scenarios["items"] = scenario_schema(scenarios["items"])
+    dataset_type = schema["$defs"]["dataset"]["properties"]["type"]
+    dataset_type["enum"] = DATASETS.names()
+    dataset_type["description"] += " " + " ".join(f"`{d.name}`: {d.summary}" for d in DATASETS.describe_all())
     return schema
 
 
@@ -183,7 +192,7 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
         for sc in spec.get("scenarios", []):
             if sc not in kinds:
                 raise ConfigError(f"methods.{inst}.scenarios: unknown scenario {sc!r}; configured: {sorted(kinds)}")
-            if forget_mode(kinds[sc]) not in cls.supports:
+            if forget_mode(kinds[sc]) not in cls.supports:  # the kind's registered mode
                 raise ConfigError(f"methods.{inst}.scenarios: {spec['algorithm']} supports {sorted(cls.supports)} "
                                   f"forgetting only, but scenario {sc!r} is {kinds[sc]!r} "
                                   f"({forget_mode(kinds[sc])}) forgetting")
@@ -310,10 +319,15 @@ def _check_metrics(cfg: dict[str, Any]) -> None:
     for name, params in cfg["evaluation"]["metrics"].items():
         if name not in METRICS:
             raise ConfigError(f"evaluation.metrics.{name}: unknown metric; registered: {sorted(METRICS)}")
+        where = f"evaluation.metrics.{name}"
+        try:
+            METRICS.validate(name, params, where)
+        except ParamError as exc:
+            raise ConfigError(str(exc)) from None
         try:
             create_metric(name, **params)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"evaluation.metrics.{name}: {exc}") from None
+            raise ConfigError(f"{where}: {exc}") from None
 
 
 def _check_attacks(cfg: dict[str, Any]) -> None:
@@ -323,10 +337,15 @@ def _check_attacks(cfg: dict[str, Any]) -> None:
     for name, params in (cfg["attacks"].get("params") or {}).items():
         if name not in ATTACKS:
             raise ConfigError(f"attacks.params.{name}: unknown attack; registered: {ATTACKS.names()}")
+        where = f"attacks.params.{name}"
+        try:
+            ATTACKS.validate(name, params, where)
+        except ParamError as exc:
+            raise ConfigError(str(exc)) from None
         try:
             ATTACKS.create(name, **params)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"attacks.params.{name}: {exc}") from None
+            raise ConfigError(f"{where}: {exc}") from None
 
 
 def method_scenarios(cfg: dict[str, Any], instance: str) -> list[str]:
@@ -339,10 +358,3 @@ def method_scenarios(cfg: dict[str, Any], instance: str) -> list[str]:
         return list(spec["scenarios"])
     cls = METHODS[spec["algorithm"]]
     return [s["name"] for s in cfg["scenarios"] if forget_mode(s["kind"]) in cls.supports]
-
-
-def scenario(cfg: dict[str, Any], name: str) -> dict[str, Any]:
-    for sc in cfg["scenarios"]:
-        if sc["name"] == name:
-            return sc
-    raise ConfigError(f"unknown scenario {name!r}")

@@ -56,15 +56,6 @@ GRAM_PER_CLASS = 16
 GRAM_MAX_BYTES = 1 << 30
 
 
-def cap_per_class(labels: np.ndarray, max_per_class: int | None, seed: int) -> np.ndarray:
-    """Indices keeping at most ``max_per_class`` samples of each class (seeded, sorted); all when None."""
-    if max_per_class is None:
-        return np.arange(len(labels))
-    rng = np.random.default_rng(seed)
-    keep = [rng.permutation(np.flatnonzero(labels == c))[:max_per_class] for c in np.unique(labels)]
-    return np.sort(np.concatenate(keep)) if keep else np.arange(0)
-
-
 def extract_all(ckpt: str | Path, evalsets: list[tuple[str, str | Path]], outs: list[str | Path], *,
                 layers: list[str] | str = "all", batch_size: int = 512, max_per_class: int | None = None,
                 dtype: str = "float32", seed: int = 0, threads: int = 2, device: str = "auto",
@@ -115,6 +106,7 @@ def _extract_one(model: "torch.nn.Module", meta: dict[str, Any], ckpt: str | Pat
     """
     import torch
 
+    from unlearnbench.data.files import cap_per_class
     from unlearnbench.metrics.cka_gram import GramCollector, subset_order
     from unlearnbench.models import forward_layers, stage_count
     from unlearnbench.training import autocast

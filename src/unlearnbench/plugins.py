@@ -1,8 +1,9 @@
-"""Components from installed packages: entry-point plugins of the four registries.
+"""Components from installed packages: entry-point plugins of the registries (:mod:`unlearnbench.registry`).
 
 A distribution extends unlearnbench by declaring entry points in one of :data:`GROUPS`; each entry point's
 value names a module (``name = "my_package.my_method"``) whose import registers its components with the
-usual decorators (``@register_method``, ``@register_metric``, ``@register_dataset``, ``@ATTACKS.register``).
+usual decorators (``@register_method``, ``@register_metric``, ``@register_dataset``, ``@ATTACKS.register``,
+``@register_scenario_kind``).
 Each registry package calls :func:`load_plugins` at the end of its own import, so a plugin component is
 listed, validated and code-hashed (by its module's source file: :func:`unlearnbench.codegraph.closure_hash`)
 exactly like a built-in. A plugin that fails to import raises :class:`PluginError` naming the entry point and
@@ -18,7 +19,8 @@ __all__ = ["GROUPS", "PluginError", "load_plugins", "plugin_modules", "plugin_so
 
 #: entry-point group → the registry package that loads it
 GROUPS = {"unlearnbench.methods": "unlearnbench.methods", "unlearnbench.metrics": "unlearnbench.metrics",
-          "unlearnbench.datasets": "unlearnbench.data", "unlearnbench.attacks": "unlearnbench.attacks"}
+          "unlearnbench.datasets": "unlearnbench.data", "unlearnbench.attacks": "unlearnbench.attacks",
+          "unlearnbench.scenario_kinds": "unlearnbench.scenario_kinds"}
 
 _LOADED: dict[str, dict[str, str]] = {}  # group -> {module: "entry point (distribution)"}, complete groups only
 _LOADING: set[str] = set()  # groups being loaded (a plugin importing its registry package again)

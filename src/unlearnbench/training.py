@@ -14,7 +14,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import numpy as np
@@ -34,9 +34,10 @@ class Diverged(RuntimeError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of the standard supervised loop (validated; written into checkpoints)."""
+    """Hyper-parameters of the standard supervised loop (validated; written into checkpoints). The defaults are
+    the config schema's ``train`` defaults (``schema.yaml``; a test keeps them equal)."""
 
-    epochs: int = 10
+    epochs: int = 15
     batch_size: int = 128
     lr: float = 0.1
     momentum: float = 0.9
@@ -63,9 +64,6 @@ class TrainConfig:
         if bad:
             raise ValueError(f"invalid training hyper-parameter(s) {bad}: {self}")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
@@ -82,8 +80,9 @@ def setup_torch(seed: int, threads: int | None = None, device: torch.device | st
     import unlearnbench.models  # noqa: F401
 
     device = resolve_device(str(device))
-    if threads:
-        torch.set_num_threads(int(threads))
+    if threads:  # never more threads than the CPUs this process may run on (a SLURM or cgroup allocation)
+        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        torch.set_num_threads(max(1, min(int(threads), usable)))
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -9,7 +9,7 @@ from typing import Any
 from unlearnbench.checkpoints import load_checkpoint, save_checkpoint
 from unlearnbench.data import load_prepared
 from unlearnbench.data.forget_sets import read_forget_set
-from unlearnbench.stages import _run_meta, data_meta, monitored
+from unlearnbench.runs import data_meta, monitored, run_meta
 from unlearnbench.workflow import phase
 
 __all__ = ["adopt_tuned_run", "run_unlearning"]
@@ -21,7 +21,8 @@ def _unlearning_task(original_ckpt: str | Path, data_npz: str | Path, forget_jso
     """Seed torch, load the original model and build the :class:`UnlearnTask` of a forget set.
 
     ``monitor_test=False`` leaves the test splits out of the per-epoch monitoring (the tune stage never
-    reads them, not even for logging); ``monitor_images`` caps each monitored split (:func:`monitored`);
+    reads them, not even for logging); ``monitor_images`` caps each monitored split
+    (:func:`unlearnbench.runs.monitored`);
     ``surrogate_npz`` (a prepared downstream dataset: ``methods.<instance>.surrogate_set``) gives
     ``task.surrogate``, its training images, prepared for the model like the upstream data."""
     from unlearnbench.methods import UnlearnTask
@@ -97,7 +98,7 @@ def run_unlearning(instance: str, spec: dict[str, Any], original_ckpt: str | Pat
         outcome = adopt_tuned_run(tuned_ckpt, tuning, seed, dev) if tuned_ckpt else method.run(model, task)
         after = ({name: accuracy(outcome.model, subset, dev) for name, subset in monitor.items()}
                  if outcome.status != "diverged" else {})
-    meta = _run_meta("unlearn", original_meta["arch"], ds.num_classes, original_meta.get("model_kwargs", {}), seed,
+    meta = run_meta("unlearn", original_meta["arch"], ds.num_classes, original_meta.get("model_kwargs", {}), seed,
                      {"recipe": original_meta.get("params", {}), "method": spec, "seed": seed}, dev,
                      method=instance, algorithm=spec["algorithm"], method_params=method.get_params(),
                      data_hash=data_meta(data_json)["data_hash"], forget_hash=fs.forget_hash,

@@ -38,6 +38,11 @@ class Attack(Component, abc.ABC):
     kind: str = ""
     scenarios: tuple[str, ...] = ("class",)
 
+    @classmethod
+    def describe_facts(cls) -> dict[str, str]:
+        """For listings and the glossary: the attack's kind and the forgetting it is defined for."""
+        return {"kind": cls.kind, "forgetting": ", ".join(cls.scenarios)}
+
     def row(self, *, evalset: str, split: str, value: float, variant: str | None = None, layer: str = "",
             se: float = math.nan, n: int | None = None, dim: int | None = None, step: int | None = None,
             metric: str = RELEARN) -> dict:

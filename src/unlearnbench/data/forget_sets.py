@@ -1,7 +1,8 @@
 """Forget sets: which upstream training data a scenario asks the model to forget.
 
 Scenario kinds (class forgetting: ``random``, ``top``, ``classes``; sample forgetting: ``samples``,
-``indices`` — :data:`SAMPLE_KINDS`, :func:`forget_mode`):
+``indices`` — :func:`forget_mode`), each a module of :mod:`unlearnbench.scenario_kinds` (its keys, checks and
+how it draws the set); this module holds what they share:
 
 - ``random``: ``k`` classes drawn uniformly without replacement (``numpy.random.default_rng(seed)``).
 - ``top``: the ``k`` upstream classes most similar to a named downstream dataset, ranked with the
@@ -39,16 +40,12 @@ import numpy as np
 from unlearnbench.atomic import write_json, write_text
 from unlearnbench.provenance import config_hash
 
-#: scenario kinds that forget individual training samples; every other kind forgets whole classes
-SAMPLE_KINDS = ("samples", "indices")
-#: every scenario kind (the schema's ``scenarios[].kind`` enum)
-KINDS = ("random", "top", "classes", "samples", "indices")
-
-
 def forget_mode(kind: str) -> str:
-    """``sample`` for a kind that forgets individual training samples (:data:`SAMPLE_KINDS`), else ``class``:
-    the one mapping from a scenario kind to the forgetting it asks for (method support, attacks, verdicts)."""
-    return "sample" if kind in SAMPLE_KINDS else "class"
+    """``class`` or ``sample``: the forgetting a scenario kind asks for (its registered ``mode``,
+    :mod:`unlearnbench.scenario_kinds`) — the one mapping read by method support, attacks and verdicts."""
+    from unlearnbench.scenario_kinds import SCENARIO_KINDS
+
+    return SCENARIO_KINDS[kind].mode
 
 
 class ForgetSetError(ValueError):
@@ -189,35 +186,18 @@ def make_forget_set(scenario: dict[str, Any], train_labels: np.ndarray, num_clas
     ``classes`` the dataset's ``class_names`` to resolve names. ``indices``: ``train_index`` (position of
     each training image in the training set before the tuning carve-out; None = the identity) and
     ``source_size`` (that set's size) map the listed indices (see the module docstring)."""
-    kind, rng = scenario["kind"], np.random.default_rng(scenario.get("seed", 0))
-    where = f"scenario {scenario['name']!r}"
-    classes = indices = None
-    details: dict[str, Any] = {}
-    if kind == "random":
-        classes = tuple(sorted(int(c) for c in rng.choice(num_classes, size=scenario["k"], replace=False)))
-    elif kind == "top":
-        if ranking is None:
-            raise ValueError("a `top` scenario needs the similarity ranking of the original model")
-        classes = tuple(sorted(ranking[: scenario["k"]]))
-    elif kind == "classes":
-        names = list(class_names) if class_names is not None else [f"class_{i}" for i in range(num_classes)]
-        classes = resolve_classes(scenario["classes"], names, num_classes, f"{where}: classes")
-    elif kind == "samples":
-        n = sample_count(scenario, len(train_labels))
-        if not 1 <= n < len(train_labels):
-            raise ForgetSetError(f"{where}: {n} training samples requested of {len(train_labels)}; expected "
-                                 f"1 ≤ n < {len(train_labels)} (something must be retained)")
-        indices = tuple(sorted(int(i) for i in rng.choice(len(train_labels), size=n, replace=False)))
-        details = {"n": n} if "fraction" in scenario else {}
-    elif kind == "indices":
-        indices, details = _listed_indices(scenario, len(train_labels), train_index, source_size, f"{where}: file")
-    else:
-        raise ValueError(f"unknown scenario kind {kind!r}")
+    from unlearnbench.scenario_kinds import ForgetInputs, ScenarioKind
+
+    kind, where = scenario["kind"], f"scenario {scenario['name']!r}"
+    inputs = ForgetInputs(np.asarray(train_labels), num_classes, where, np.random.default_rng(scenario.get("seed", 0)),
+                          ranking, class_names, train_index, source_size)
+    drawn = ScenarioKind.from_spec(scenario, where, validated=True).build(inputs)
+    classes, indices, details = drawn.classes, drawn.indices, drawn.details
     digest = config_hash({"kind": kind, "classes": classes, "indices": indices, "n_train": len(train_labels)})
     return ForgetSet(scenario["name"], kind, classes, indices, digest, details)
 
 
-def _listed_indices(scenario: dict[str, Any], n_train: int, train_index: np.ndarray | None,
+def listed_indices(scenario: dict[str, Any], n_train: int, train_index: np.ndarray | None,
                     source_size: int | None, where: str) -> tuple[tuple[int, ...], dict[str, Any]]:
     """Positions in the (carved) training set of the samples an ``indices`` file lists, and the details."""
     path = scenario["file"]

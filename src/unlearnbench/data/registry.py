@@ -1,4 +1,5 @@
-"""Dataset adapters, selected by ``type:`` in the config and self-registered by name.
+"""Dataset adapters, selected by ``type:`` in the config and self-registered by name in :data:`DATASETS` (a
+:class:`~unlearnbench.registry.Registry`: listed, validated, described like every other extension point).
 
 An adapter is a function ``build(**spec) -> ArrayDataset | FileDataset`` (pixels in memory, or file paths:
 see ``data/files.py`` for the prepared-dataset contract) whose keyword arguments are the config keys;
@@ -20,12 +21,16 @@ from typing import Any, Callable
 import numpy as np
 
 from unlearnbench.data.arrays import ArrayDataset, DatasetError
+from unlearnbench.params import Param, ParamError, signature_params
+from unlearnbench.registry import Registry
 
 Dataset = Any  # ArrayDataset (pixels) | data.files.FileDataset (paths); both follow the prepared-dataset contract
 
 
 @dataclass(frozen=True)
 class Adapter:
+    """A registered dataset type: ``build(**spec)`` and its cheap hooks (:func:`register_dataset`)."""
+
     name: str
     build: Callable[..., Dataset]
     num_classes: Callable[[dict[str, Any]], int]
@@ -35,19 +40,41 @@ class Adapter:
     #: class names in label order (after ``classes``); None: the adapter cannot tell cheaply
     class_names: Callable[[dict[str, Any]], list[str]] | None = None
 
+    @property
+    def __wrapped__(self) -> Callable[..., Dataset]:
+        """The build function: its docstring and module describe the adapter (``inspect.unwrap``)."""
+        return self.build
 
-DATASETS: dict[str, Adapter] = {}
+    def __call__(self, **spec: Any) -> Dataset:
+        return self.build(**spec)
+
+    @property
+    def accepts_extra_params(self) -> bool:
+        """True for a build function taking ``**kwargs`` (it checks its own keys: ``synthetic``)."""
+        return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(self.build).parameters.values())
+
+    def param_specs(self) -> list[Param]:
+        """The config keys: the build function's keyword arguments (``upstream`` is passed, not configured)."""
+        return [p for p in signature_params(self.build) if p.name != "upstream"]
+
+    def describe_facts(self) -> dict[str, str]:
+        cheap = [hook for hook in ("train_counts", "class_names") if getattr(self, hook) is not None]
+        return {"checked before any job": ", ".join(["class count", *cheap]).replace("_", " "),
+                **({"derived from": "a `synthetic` upstream dataset"} if self.needs_upstream else {})}
+
+
+#: every registered dataset type, by name (the config's ``type:``)
+DATASETS: Registry = Registry("dataset type")
 
 
 def register_dataset(name: str, *, num_classes: Callable[[dict[str, Any]], int], needs_upstream: bool = False,
                      train_counts: Callable[[dict[str, Any]], np.ndarray] | None = None,
                      class_names: Callable[[dict[str, Any]], list[str]] | None = None):
+    """Function decorator: register ``build(**spec)`` as dataset type ``name`` with its cheap hooks
+    (``num_classes`` required; ``train_counts``/``class_names`` where the adapter can tell cheaply)."""
+
     def wrap(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
-        if name in DATASETS:
-            old = DATASETS[name].build
-            raise ValueError(f"dataset type {name!r} is already registered by {old.__module__}.{old.__qualname__}; "
-                             f"cannot register {fn.__module__}.{fn.__qualname__}")
-        DATASETS[name] = Adapter(name, fn, num_classes, needs_upstream, train_counts, class_names)
+        DATASETS.add(name, Adapter(name, fn, num_classes, needs_upstream, train_counts, class_names))
         return fn
 
     return wrap
@@ -56,7 +83,7 @@ def register_dataset(name: str, *, num_classes: Callable[[dict[str, Any]], int],
 def adapter(where: str, spec: dict[str, Any]) -> Adapter:
     kind = spec.get("type")
     if kind not in DATASETS:
-        raise DatasetError(f"{where}.type: unknown dataset type {kind!r}; registered: {sorted(DATASETS)}")
+        raise DatasetError(f"{where}.type: unknown dataset type {kind!r}; registered: {DATASETS.names()}")
     return DATASETS[kind]
 
 
@@ -74,6 +101,12 @@ def check_spec(where: str, spec: dict[str, Any], upstream: dict[str, Any] | None
                and not (n == "upstream" and ad.needs_upstream) and p.kind != p.VAR_KEYWORD]
     if missing:
         raise DatasetError(f"{where}: missing key(s) {missing} for dataset type {ad.name!r}")
+    try:
+        for p in ad.param_specs():
+            if p.name in args:
+                p.check(args[p.name], where)
+    except ParamError as exc:
+        raise DatasetError(str(exc)) from None
     try:
         return ad.num_classes(_with_upstream(ad, args, upstream))
     except DatasetError as exc:

@@ -118,10 +118,6 @@ def track(data: Any, origin: str, counters: RunCounters) -> Any:
     return _wrap(data, np.full(len(data), _CODE[origin], dtype=np.int8), counters)
 
 
-def is_tracked(data: Any) -> bool:
-    return isinstance(data, _Tracked)
-
-
 def concat(*sets: Any) -> Any:
     """``sets[0].concat(*sets[1:])``, tracked whenever any part is (an untracked first part counts as other)."""
     first = sets[0]

@@ -1,8 +1,9 @@
 """Registry and common interface of unlearning methods.
 
 A method is a dataclass whose fields are its hyper-parameters (explicit keyword arguments with defaults
-and valid ranges, declared with :func:`hparam`), registered by name with :func:`register_method` in the
-style of timm's ``@register_model``. The config schema, the ``method`` wildcard constraint and the
+and valid ranges, declared with :func:`hparam` as :mod:`unlearnbench.params` constraints), registered by name
+in :data:`METHODS` (a :class:`~unlearnbench.registry.Registry`) with :func:`register_method` in the style of
+timm's ``@register_model``. The config schema, the ``method`` wildcard constraint and the
 validation of method instances are all derived from this registry; there is no central dispatch.
 
     @register_method("gradient_ascent")
@@ -17,7 +18,6 @@ validation of method instances are all derived from this registry; there is no c
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -26,10 +26,11 @@ from unlearnbench._lazy import torch  # imported when a method runs
 
 from unlearnbench.data.arrays import ImageArraySet
 from unlearnbench.methods.accounting import RunCounters, track
+from unlearnbench.params import Constraint, InstanceOf, Interval, Options, Param, ParamError
+from unlearnbench.registry import Registry
 from unlearnbench.report.layout import REFERENCE_ROWS
 from unlearnbench.training import Diverged
 
-METHODS: dict[str, type["UnlearningMethod"]] = {}
 RESERVED = REFERENCE_ROWS  # instance and algorithm names taken by the reference rows
 #: most points a tuning grid may have (a config override included): each point is a full unlearning run
 MAX_GRID_POINTS = 12
@@ -38,37 +39,39 @@ BLOCK_KEYS = ("algorithm", "scenarios", "grid", "tune", "surrogate_set")
 #: outcome of a run: finished and changed the model | NaN/inf loss or weights | finished without changing a
 #: single weight or buffer (nothing was unlearned, e.g. SSD selecting no parameter) — never reported as success
 STATUSES = ("ok", "diverged", "no_op")
+_PY_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
 _JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string"}
 
 
-class MethodConfigError(ValueError):
+class MethodConfigError(ParamError):
     """An unknown algorithm, hyper-parameter or value; the message names the instance and key."""
 
 
 def hparam(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
            lt: float | None = None, choices: tuple | None = None, help: str = "") -> Any:
-    """A hyper-parameter field with a default and a valid range (inclusive ``ge/le``, exclusive ``gt/lt``)."""
+    """A hyper-parameter field with a default and a valid range (inclusive ``ge/le``, exclusive ``gt/lt``) or
+    ``choices``; the field's type annotation completes the constraint (:func:`field_constraint`)."""
     meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices, "help": help}
     return field(default=default, metadata=meta)
 
 
-def register_method(name: str):
-    """Class decorator: register an :class:`UnlearningMethod` dataclass under ``name``."""
+def field_type(f: dataclasses.Field) -> type:
+    return f.type if isinstance(f.type, type) else _PY_TYPES.get(str(f.type), object)
 
-    def wrap(cls: type) -> type:
-        if name in METHODS:
-            old = METHODS[name]
-            raise ValueError(f"unlearning method {name!r} is already registered by {old.__module__}."
-                             f"{old.__qualname__}; cannot register {cls.__module__}.{cls.__qualname__}")
-        if name in RESERVED:
-            raise ValueError(f"{name!r} is reserved for the reference models")
-        if not dataclasses.is_dataclass(cls):
-            raise TypeError(f"method {name!r} must be a dataclass (hyper-parameters are its fields)")
-        cls.name = name
-        METHODS[name] = cls
-        return cls
 
-    return wrap
+def field_constraint(f: dataclasses.Field) -> Constraint:
+    """The :mod:`unlearnbench.params` constraint of a hyper-parameter field: its type, range and choices."""
+    m, py = f.metadata, field_type(f)
+    if m.get("choices"):
+        return Options(m["choices"], kind=py)
+    if py in (int, float):
+        return Interval(py, ge=m.get("ge"), gt=m.get("gt"), le=m.get("le"), lt=m.get("lt"))
+    return InstanceOf(py)
+
+
+def _check_method_class(name: str, cls: Any) -> None:
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"method {name!r} must be a dataclass (hyper-parameters are its fields)")
 
 
 @dataclass
@@ -120,6 +123,23 @@ class UnlearningMethod:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             check_value(type(self).name or type(self).__name__, f, getattr(self, f.name))
+
+    @classmethod
+    def param_specs(cls) -> list[Param]:
+        """The hyper-parameters (dataclass fields) with their defaults, constraints and help lines."""
+        return [Param(f.name, f.default, field_constraint(f), f.metadata.get("help", ""))
+                for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def describe_facts(cls) -> dict[str, str]:
+        """The forgetting it supports (and the scenario kinds that ask for it) and its tuning grid."""
+        from unlearnbench.scenario_kinds import SCENARIO_KINDS
+
+        on = [k for k in SCENARIO_KINDS.names() if SCENARIO_KINDS[k].mode in cls.supports]
+        grid = "; ".join(f"{k} ∈ {{{', '.join(repr(v) if isinstance(v, str) else str(v) for v in vals)}}}"
+                         for k, vals in cls.tuning_grid.items())
+        return {"forgetting": ", ".join(sorted(cls.supports)) + (f" (scenario kinds: {', '.join(on)})" if on else ""),
+                "tuning grid": grid or "none (nothing to tune)"}
 
     def get_params(self) -> dict[str, Any]:
         """Hyper-parameters as a plain dict (written into checkpoints and result rows)."""
@@ -185,32 +205,15 @@ def unchanged(before: dict[str, torch.Tensor], model: torch.nn.Module) -> bool:
 
 
 def check_value(owner: str, f: dataclasses.Field, value: Any) -> None:
-    """Validate one hyper-parameter value against its type and declared range."""
-    want = f.type if isinstance(f.type, type) else {"int": int, "float": float, "bool": bool, "str": str}.get(
-        str(f.type), object)
-    ok_type = isinstance(value, want) and not (want in (int, float) and isinstance(value, bool))
-    if want is float and isinstance(value, int) and not isinstance(value, bool):
-        ok_type = True
-    if not ok_type:
-        raise MethodConfigError(f"methods.{owner}.{f.name}: expected {want.__name__}, got {value!r}")
-    m = f.metadata
-    if want in (int, float) and not math.isfinite(value):
-        raise MethodConfigError(f"methods.{owner}.{f.name}: must be finite, got {value!r}")
-    bounds = [("ge", lambda v, b: v >= b, ">="), ("gt", lambda v, b: v > b, ">"),
-              ("le", lambda v, b: v <= b, "<="), ("lt", lambda v, b: v < b, "<")]
-    for key, test, sym in bounds:
-        if m.get(key) is not None and not test(value, m[key]):
-            raise MethodConfigError(f"methods.{owner}.{f.name}: must be {sym} {m[key]}, got {value!r} "
-                                    f"(valid range: {describe_range(f)})")
-    if m.get("choices") and value not in m["choices"]:
-        raise MethodConfigError(f"methods.{owner}.{f.name}: must be one of {list(m['choices'])}, got {value!r}")
+    """Validate one hyper-parameter value against its type and declared range (:func:`field_constraint`)."""
+    why = field_constraint(f).violation(value)
+    if why is not None:
+        raise MethodConfigError(f"methods.{owner}.{f.name}: {why}")
 
 
 def describe_range(f: dataclasses.Field) -> str:
-    m = f.metadata
-    lo = f"[{m['ge']}" if m.get("ge") is not None else f"({m['gt']}" if m.get("gt") is not None else "(-inf"
-    hi = f"{m['le']}]" if m.get("le") is not None else f"{m['lt']})" if m.get("lt") is not None else "inf)"
-    return f"{lo}, {hi}" if not m.get("choices") else str(list(m["choices"]))
+    """A field's declared range or choices (``[1, inf)``, ``['a', 'b']``)."""
+    return field_constraint(f).range()
 
 
 def grid_points(instance: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -260,15 +263,9 @@ def method_schema(cls: type[UnlearningMethod]) -> dict[str, Any]:
                                                "description": "a configured downstream dataset whose training "
                                                               "images the method may use as surrogate "
                                                               "out-of-distribution data (task.surrogate; SCAR)"}}
-    for f in dataclasses.fields(cls):
-        py = f.type if isinstance(f.type, type) else {"int": int, "float": float, "bool": bool, "str": str}[str(f.type)]
-        p: dict[str, Any] = {"type": _JSON_TYPES[py], "default": f.default, "description": f.metadata.get("help", "")}
-        for key, js in (("ge", "minimum"), ("gt", "exclusiveMinimum"), ("le", "maximum"), ("lt", "exclusiveMaximum")):
-            if f.metadata.get(key) is not None:
-                p[js] = f.metadata[key]
-        if f.metadata.get("choices"):
-            p["enum"] = list(f.metadata["choices"])
-        props[f.name] = p
+    for p in cls.param_specs():
+        py = field_type(cls.__dataclass_fields__[p.name])
+        props[p.name] = {"type": _JSON_TYPES[py], **p.constraint.schema(), "default": p.default, "description": p.help}
     return {"type": "object", "additionalProperties": False, "required": ["algorithm"], "properties": props,
             "description": (cls.__doc__ or "").strip().split("\n")[0]}
 
@@ -292,6 +289,11 @@ def create_method(instance: str, spec: dict[str, Any]) -> UnlearningMethod:
         return cls(**spec)
     except MethodConfigError as exc:
         raise MethodConfigError(str(exc).replace(f"methods.{algorithm}.", f"methods.{instance}.", 1)) from None
+
+
+#: every registered unlearning algorithm, by name (:func:`register_method` on an :class:`UnlearningMethod` dataclass)
+METHODS: Registry = Registry("method", UnlearningMethod, reserved=RESERVED, check=_check_method_class)
+register_method = METHODS.register
 
 
 def scenario_support(kind: str) -> str:

@@ -4,25 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from unlearnbench._lazy import torch, F, no_grad  # imported when a method runs
+from unlearnbench._lazy import torch, no_grad  # imported when a method runs
 
-from unlearnbench.data.arrays import ImageArraySet
 from unlearnbench.methods.base import UnlearningMethod, UnlearnTask, hparam, register_method
-from unlearnbench.methods.common import (UnlearnLoop, make_generator, random_labels, random_subset,
-                                         sgd_optimizer)
+from unlearnbench.methods.common import UnlearnLoop, make_generator, random_labels, random_subset
 from unlearnbench.methods.random_label import LABEL_POOLS
-from unlearnbench.training import autocast
-
-
-@no_grad
-def penultimate_features(model: torch.nn.Module, data: ImageArraySet, device: torch.device,
-                         batch_size: int = 512) -> torch.Tensor:
-    """Pre-logit features (``forward_head(pre_logits=True)``) in eval mode, no augmentation."""
-    feats = []
-    for x, _ in data.batches(batch_size, shuffle=False, device=device):
-        with autocast(device):
-            feats.append(model.forward_head(model.forward_features(x), pre_logits=True).float())
-    return torch.cat(feats) if feats else torch.empty(0)
+from unlearnbench.training import TrainConfig, sgd
 
 
 @register_method("last_layer")
@@ -40,10 +27,11 @@ class LastLayer(UnlearningMethod):
 
     Because the backbone is frozen, the pre-logit features of D_f and of D_r (or of a seeded
     ``retain_fraction`` of it, a budget cap for small runs) are computed once (no augmentation) and the head
-    is trained on them with SGD; the per-epoch monitor accuracies are computed from cached features of the
-    monitor sets too (identical to a full forward). Not a published method: its defaults (20 epochs, lr
-    0.05, batch 64, momentum 0.9, weight decay 5e-4) are this benchmark's, and the forget/retain images it
-    forwards are the one feature pass (``forget_images_seen``/``retain_images_seen``).
+    is trained on them with constant-lr SGD (:func:`unlearnbench.heads.train_head`); the per-epoch monitor
+    accuracies are computed from cached features of the monitor sets too (identical to a full forward). Not a
+    published method: its defaults (20 epochs, lr 0.05, batch 64, momentum 0.9, weight decay 5e-4) are this
+    benchmark's, and the forget/retain images it forwards are the one feature pass
+    (``forget_images_seen``/``retain_images_seen``).
     """
 
     #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
@@ -59,6 +47,9 @@ class LastLayer(UnlearningMethod):
     weight_decay: float = hparam(5e-4, ge=0, help="SGD weight decay of the head")
 
     def unlearn(self, model: torch.nn.Module, task: UnlearnTask) -> tuple[torch.nn.Module, dict[str, Any]]:
+        # imported here: importing the method registry loads every method module in every unlearn job
+        from unlearnbench.heads import penultimate_features, train_head
+
         model.eval()
         head = model.get_classifier()
         retain = random_subset(task.retain, self.retain_fraction, task.seed, "retain_subset")
@@ -66,8 +57,8 @@ class LastLayer(UnlearningMethod):
                               penultimate_features(model, retain, task.device)])
         n_forget = len(task.forget)
         retain_labels = torch.from_numpy(retain.labels).to(task.device)
-        optimizer = sgd_optimizer(head.parameters(), lr=self.lr, momentum=self.momentum,
-                                  weight_decay=self.weight_decay)
+        cfg = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=self.momentum,
+                          weight_decay=self.weight_decay, schedule="constant", augment=False)
         monitor_sets = {name: (penultimate_features(model, subset, task.device),
                                torch.from_numpy(subset.labels).to(task.device))
                         for name, subset in task.monitor.items()}
@@ -77,15 +68,12 @@ class LastLayer(UnlearningMethod):
             return {f"{name}_acc": float((head(f).argmax(1) == y).float().mean()) if len(y) else float("nan")
                     for name, (f, y) in monitor_sets.items()}
 
-        loop = UnlearnLoop(model, task, optimizer, desc=type(self).name, monitor=monitor)
-        for epoch in range(self.epochs):
+        def labels(epoch: int) -> torch.Tensor:  # fresh random labels of D_f every epoch, D_r's own
             forget_labels = torch.from_numpy(random_labels(task.forget.labels, task, self.label_pool, epoch))
-            labels = torch.cat([forget_labels.to(task.device), retain_labels])
-            order = torch.randperm(len(labels), generator=make_generator(task.seed, f"order/{epoch}"))
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start:start + self.batch_size].to(task.device)
-                with autocast(task.device):
-                    loss = F.cross_entropy(head(features[idx]), labels[idx])
-                loop.step(loss, epoch=epoch, images=len(idx))
-            loop.end_epoch(epoch)
+            return torch.cat([forget_labels.to(task.device), retain_labels])
+
+        loop = UnlearnLoop(model, task, sgd(head.parameters(), cfg), desc=type(self).name, monitor=monitor)
+        train_head(head, features, labels, cfg, loop=loop,
+                   order=lambda epoch: torch.randperm(len(features), generator=make_generator(task.seed,
+                                                                                           f"order/{epoch}")))
         return model, loop.log(features_cached=int(len(features)), forget_samples=n_forget)

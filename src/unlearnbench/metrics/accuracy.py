@@ -15,12 +15,6 @@ def top1_correct(logits: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
     return (np.argmax(logits, axis=1) == np.asarray(labels)).astype(np.float64)
 
 
-def top1_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
-    """acc = (1/n) Σ_i 1[argmax_c z_ic = y_i]; NaN when any logit is non-finite; ties -> lowest class."""
-    correct = top1_correct(logits, labels)
-    return float("nan") if correct is None else float(np.mean(correct))
-
-
 @register_metric("accuracy")
 class Accuracy(Metric):
     """Top-1 accuracy on forget-train, retain-train, forget-test and retain-test (empty splits skipped).

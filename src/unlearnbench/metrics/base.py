@@ -1,7 +1,9 @@
 """Metric registry, the in-memory evaluation context, and the result-row contract.
 
-A metric is a :class:`Metric` subclass registered by name with :func:`register_metric` (timm's
-``@register_model`` style). It is configured only through explicit keyword arguments of ``__init__``, which
+A metric is a :class:`Metric` subclass registered by name in :data:`METRICS` (a
+:class:`~unlearnbench.registry.Registry`) with ``@register_metric(name)`` (timm's ``@register_model`` style).
+It is configured only through explicit keyword arguments of ``__init__`` (their annotations are checked by
+the registry before the class sees them), which
 are validated there (``ValueError`` naming the parameter and its valid range) and stored on the instance
 under the same names, so :meth:`Metric.get_params` can report them (scikit-learn ``BaseEstimator``
 convention) into every result row.
@@ -16,54 +18,29 @@ import abc
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Mapping
 
 import numpy as np
 
-from unlearnbench.registry import Component
+from unlearnbench.registry import Component, Registry
 
 __all__ = ["METRICS", "ROW_KEYS", "EvalContext", "FeatureSet", "Metric", "all_finite",
            "create_metric", "list_metrics", "make_row", "register_metric"]
 
-METRICS: dict[str, type["Metric"]] = {}
 ROW_KEYS = ("metric", "variant", "evalset", "split", "layer", "reference", "value", "params", "se", "n", "dim",
             "step")
 PRE_LOGITS = "pre_logits"
 REFERENCES = ("original", "retrain")
 
-_M = TypeVar("_M", bound=type)
-
-
-def register_metric(name: str) -> Callable[[_M], _M]:
-    """Class decorator: register a :class:`Metric` subclass under ``name`` (also set as ``cls.name``)."""
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"metric name must be a Python identifier, got {name!r}")
-
-    def deco(cls: _M) -> _M:
-        if not (isinstance(cls, type) and issubclass(cls, Metric)):
-            raise TypeError(f"@register_metric({name!r}) needs a Metric subclass, got {cls!r}")
-        if name in METRICS:
-            raise ValueError(f"metric {name!r} is already registered (by {METRICS[name].__module__}."
-                             f"{METRICS[name].__qualname__}); cannot register {cls.__module__}.{cls.__qualname__}")
-        cls.name = name
-        METRICS[name] = cls
-        return cls
-
-    return deco
-
 
 def list_metrics() -> list[str]:
     """Sorted names of all registered metrics."""
-    return sorted(METRICS)
+    return METRICS.names()
 
 
 def create_metric(name: str, **params: Any) -> "Metric":
-    """Instantiate the metric registered as ``name`` with keyword hyper-parameters ``params``."""
-    try:
-        cls = METRICS[name]
-    except KeyError:
-        raise KeyError(f"unknown metric {name!r}; registered metrics: {', '.join(list_metrics())}") from None
-    return cls(**params)
+    """Instantiate the metric registered as ``name`` with keyword hyper-parameters ``params`` (validated)."""
+    return METRICS.create(name, **params)
 
 
 class Metric(Component, abc.ABC):
@@ -77,6 +54,11 @@ class Metric(Component, abc.ABC):
             reference: str = "", se: float = math.nan, n: int | None = None, dim: int | None = None) -> dict:
         return make_row(self, variant=variant, evalset=evalset, split=split, layer=layer,
                         reference=reference, value=value, se=se, n=n, dim=dim)
+
+
+#: every registered metric, by name (``@register_metric(name)`` on a :class:`Metric` subclass)
+METRICS: Registry = Registry("metric", Metric)
+register_metric = METRICS.register
 
 
 def make_row(metric: Metric | str, *, evalset: str, split: str, value: float, variant: str = "",

@@ -41,7 +41,7 @@ __all__ = ["GramCollector", "LayerGram", "aligned_rows", "capped_rows", "cka_fro
 
 #: bytes per value of the held maps and of the stored triangle (float32)
 ITEMSIZE = 4
-#: the seed stream of the Gram subset, distinct from the per-class cap of the eval set (features.cap_per_class)
+#: the seed stream of the Gram subset, distinct from the per-class cap of the eval set (data.files.cap_per_class)
 _STREAM = 0x6772616D  # "gram"
 #: fewest subset rows for which a Gram is stored (the debiased estimator needs n >= 4)
 MIN_ROWS = 4

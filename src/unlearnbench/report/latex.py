@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import math
 
-from unlearnbench.data.forget_sets import forget_mode
 from unlearnbench.report.leaderboard import QUANTITIES, scenario_kind, separation_note
 from unlearnbench.report.sources import ReportData
-from unlearnbench.report.verdicts import DEFAULT_RULE, UNDETERMINED, Rule, forget_quantity
+from unlearnbench.report.verdicts import DEFAULT_RULE, UNDETERMINED, Rule, forget_mode_of, forget_quantity
 
 #: leaderboard columns of the LaTeX table, in order; ``forget`` stands for the scenario's forget accuracy
 TEX_COLUMNS = ("verdict", "recovery", "forget", "retain_test_acc", "cka_to_original", "probe_forget_test",
@@ -77,7 +76,7 @@ def _finite(x) -> bool:
 
 def caption(data: ReportData, scenario: str, rule: Rule = DEFAULT_RULE) -> str:
     kind = scenario_kind(data, scenario)
-    what = f"{forget_mode(kind)} forgetting"
+    what = f"{forget_mode_of(kind)} forgetting"
     head = separation_note(data, scenario, rule).split(" — ")[0]
     warn = f" {tex_escape(head.lstrip('⚠ ').capitalize())}." if head.startswith("⚠") else ""
     return (f"Unlearning leaderboard, scenario \\texttt{{{tex_escape(scenario)}}} ({tex_escape(kind)}: {what}). "

@@ -179,17 +179,6 @@ def parse_sidecar_keys(mapping: Mapping[str, str]) -> dict[tuple[str, int, str],
     return out
 
 
-def from_rule(snakemake: Any) -> ReportData:
-    """ReportData of a report rule: inputs ``summary`` (+ ``results``), params ``sidecars`` and ``scenarios``
-    (canonical JSON, see ``rules/report.smk``)."""
-    from unlearnbench.workflow import param
-
-    results = getattr(snakemake.input, "results", None)
-    return load_report_data(snakemake.input.summary, results=results,
-                            sidecars=parse_sidecar_keys(param(snakemake, "sidecars")),
-                            scenarios=param(snakemake, "scenarios"))
-
-
 def discover(out: str | Path) -> ReportData:
     """Load what an outputs folder holds (no config needed): summary, per-layer CKA, sidecars, scenario kinds."""
     out = Path(out)

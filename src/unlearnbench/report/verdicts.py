@@ -71,7 +71,6 @@ VERDICT_HELP = {
     UNDETERMINED: "undetermined: a needed number is missing, the method changed no weight (no-op), or the scenario "
                   "cannot separate its references; the reason column says which",
 }
-from unlearnbench.data.forget_sets import SAMPLE_KINDS  # noqa: E402  (kinds that forget samples, not classes)
 #: representation criteria of rule 5: (quantity, applies to sample forgetting)
 KEPT_CRITERIA = (("cka_to_original", True), ("probe_forget_test", False))
 LABELS = {"cka_to_original": "CKA to original", "probe_forget_test": "probe recovery"}
@@ -103,9 +102,23 @@ class Rule:
 DEFAULT_RULE = Rule()
 
 
+def forget_mode_of(kind: str) -> str:
+    """``class`` or ``sample``: a registered scenario kind's mode (:mod:`unlearnbench.scenario_kinds`); a
+    report read without its config (:mod:`~unlearnbench.report.sources`) may know only the mode itself."""
+    from unlearnbench.scenario_kinds import SCENARIO_KINDS
+
+    if kind in SCENARIO_KINDS:
+        return SCENARIO_KINDS[kind].mode
+    return "sample" if kind in ("sample", "samples") else "class"
+
+
+def forgets_samples(kind: str) -> bool:
+    return forget_mode_of(kind) == "sample"
+
+
 def forget_quantity(kind: str) -> str:
     """The accuracy that must drop: forget-train for sample forgetting, forget-test for class forgetting."""
-    return "forget_train_acc" if kind in SAMPLE_KINDS else "forget_test_acc"
+    return "forget_train_acc" if forgets_samples(kind) else "forget_test_acc"
 
 
 Estimates = Mapping[str, Mapping[str, float]]  # quantity -> {mean, se_seeds, se_eval, n_seeds}
@@ -147,7 +160,7 @@ def separation(refs: Mapping[str, Estimates], kind: str, rule: Rule = DEFAULT_RU
     retrain = refs.get("retrain") or {}
     kept = kept_reference(refs)
     checks = [(forget_quantity(kind), refs.get("original") and ("original", refs["original"]))]
-    checks += [(q, kept) for q, for_samples in KEPT_CRITERIA if kind not in SAMPLE_KINDS or for_samples]
+    checks += [(q, kept) for q, for_samples in KEPT_CRITERIA if not forgets_samples(kind) or for_samples]
     for q, ref in checks:
         if not ref or math.isnan(_mean(retrain, q)) or math.isnan(_mean(ref[1], q)):
             continue
@@ -199,7 +212,7 @@ def verdict(method: str, est: Estimates | None, status: str, *, refs: Mapping[st
     seps = {s["quantity"]: s for s in (separation(refs, kind, rule) if separations is None else separations)}
     informative = []
     for q, for_samples in KEPT_CRITERIA:
-        if kind in SAMPLE_KINDS and not for_samples:
+        if forgets_samples(kind) and not for_samples:
             continue
         sep = seps.get(q)
         if sep is None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from unlearnbench._lazy import F, torch  # imported when the method runs (listings stay fast)
+from unlearnbench._lazy import torch  # imported when the method runs (listings stay fast)
 
+from unlearnbench.heads import penultimate_features, train_head
 from unlearnbench.methods import UnlearningMethod, UnlearnTask, hparam, register_method
-from unlearnbench.methods.common import (UnlearnLoop, make_generator, random_subset, require_class_forgetting,
-                                         sgd_optimizer)
-from unlearnbench.methods.last_layer import penultimate_features
+from unlearnbench.methods.common import UnlearnLoop, make_generator, random_subset, require_class_forgetting
+from unlearnbench.training import TrainConfig, sgd
 
 
 @register_method("head_reinit")
@@ -49,14 +49,10 @@ class HeadReinit(UnlearningMethod):
         retain = random_subset(task.retain, self.retain_fraction, task.seed, "retain_subset")
         features = penultimate_features(model, retain, task.device)
         labels = torch.from_numpy(retain.labels).to(task.device)
-        optimizer = sgd_optimizer(head.parameters(), lr=self.lr, momentum=self.momentum,
-                                  weight_decay=self.weight_decay)
-        loop = UnlearnLoop(model, task, optimizer, desc=type(self).name)
-        for epoch in range(self.epochs):
-            order = torch.randperm(len(labels), generator=make_generator(task.seed, f"order/{epoch}"))
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start:start + self.batch_size].to(task.device)
-                loss = F.cross_entropy(head(features[idx].float()), labels[idx])
-                loop.step(loss, epoch=epoch, images=len(idx))
-            loop.end_epoch(epoch)
+        cfg = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=self.momentum,
+                          weight_decay=self.weight_decay, schedule="constant", augment=False)
+        loop = UnlearnLoop(model, task, sgd(head.parameters(), cfg), desc=type(self).name)
+        train_head(head, features, labels, cfg, loop=loop,  # the library's head loop, stepped by this run's loop
+                   order=lambda epoch: torch.randperm(len(labels), generator=make_generator(task.seed,
+                                                                                          f"order/{epoch}")))
         return model, loop.log(reinitialised_classes=classes)
