@@ -4,9 +4,6 @@
 # probes) run inside the evaluate job instead: they never run a model.
 from unlearnbench.attacks import ATTACKS, attack_modules, model_attacks_apply
 from unlearnbench.data.forget_sets import forget_mode
-from unlearnbench.report import layout
-
-ATTACK_PART = "relearn"  # results/{scenario}/seed{seed}/{method}.relearn.parquet, beside the evaluation's rows
 
 
 def attack_block(kind):
@@ -26,23 +23,23 @@ def attacked_models(scenario):
 
 
 def attack_files():
-    return [str(layout.result_file(OUT, sc, seed, m, part=ATTACK_PART)) for sc in SCENARIOS for seed in SEEDS
-            for m in attacked_models(sc)]
+    """The attacks' rows of every attacked model, beside the evaluation's (unlearnbench.layout.Layout.relearn_file)."""
+    return [LAYOUT.relearn_file(sc, seed, m) for sc in SCENARIOS for seed in SEEDS for m in attacked_models(sc)]
 
 
 rule attack:
     input:
-        ckpt=lambda w: checkpoint(evaluated_model(w)),
-        ckpt_meta=lambda w: checkpoint(evaluated_model(w)) + ".json",
+        ckpt=lambda w: LAYOUT.checkpoint(evaluated_model(w)),
+        ckpt_meta=lambda w: LAYOUT.checkpoint_meta(evaluated_model(w)),
         # the relearn-time target: the original's accuracy on the measured split, from its cached logits
-        original_features=lambda w: features("original", "train" if forget_mode(SCENARIO[w.scenario]["kind"]) == "sample"
-                                             else "test"),
-        forget=lambda w: forget_set(w.scenario),
-        **data_files("upstream"),
+        original_features=lambda w: LAYOUT.features("original", "train" if forget_mode(SCENARIO[w.scenario]["kind"])
+                                                    == "sample" else "test"),
+        forget=lambda w: LAYOUT.forget_set(w.scenario),
+        **LAYOUT.data_files("upstream"),
     output:
-        str(layout.result_file(OUT, "{scenario}", "{seed}", "{method}", part=ATTACK_PART)),
+        LAYOUT.relearn_file("{scenario}", "{seed}", "{method}"),
     wildcard_constraints:
-        method=_alt(["original", "retrain", *METHOD_INSTANCES]),
+        method=alternation(["original", "retrain", *METHOD_INSTANCES]),
     params:
         attacks=as_json(attack_block("model")),
         algorithm=lambda w: config["methods"][w.method]["algorithm"] if w.method in config["methods"] else w.method,
@@ -53,8 +50,8 @@ rule attack:
     resources:
         **TORCH_RESOURCES,
     log:
-        f"{OUT}/logs/attack/{{scenario}}/seed{{seed}}/{{method}}.log",
+        LAYOUT.log("attack", RUN_KEY),
     benchmark:
-        f"{OUT}/benchmarks/attack/{{scenario}}/seed{{seed}}/{{method}}.tsv"
+        LAYOUT.benchmark("attack", RUN_KEY)
     run:
         job_script("attack", locals(), model=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from unlearnbench.config import ConfigError, method_scenarios, validate_config
 from unlearnbench.codegraph import closure_hash
-from unlearnbench.report import layout
+from unlearnbench.layout import Layout, alternation, job_key, model_id, wildcard_patterns
 from unlearnbench.scenario_kinds import kind_modules
 from unlearnbench.workflow import run_script
 
@@ -47,6 +47,9 @@ config.clear()
 config.update(_validated)
 
 OUT = f"{config['output_root']}/{config['experiment']}"
+# every path of the experiment (data, models, features, forget sets, results, report, logs) and the model-id
+# rule: unlearnbench.layout, shared with `unlearnbench where`, `unlearnbench.load` and the report
+LAYOUT = Layout(OUT)
 SCENARIOS = [s["name"] for s in config["scenarios"]]
 SCENARIO = {s["name"]: s for s in config["scenarios"]}
 SEEDS = [int(s) for s in config["seeds"]]
@@ -78,17 +81,13 @@ USES_CUDA = _uses_cuda(config["device"])
 TORCH_RESOURCES = {"gpu": 1} if USES_CUDA else {}
 
 
-def _alt(names):
-    return "|".join(sorted(names, key=len, reverse=True)) or "(?!)"
-
-
+# each wildcard matches exactly the config's names; `model` every model id of the experiment (the model-id rule)
 wildcard_constraints:
-    dataset=_alt(DATASETS),
-    scenario=_alt(SCENARIOS),
-    seed=r"\d+",
-    evalset=_alt(EVALSETS),
-    method=_alt(METHOD_INSTANCES),
-    model=rf"original|original_prime/seed\d+|retrain/({_alt(SCENARIOS)})/seed\d+|unlearn/({_alt(SCENARIOS)})/seed\d+/({_alt(METHOD_INSTANCES)})",
+    **wildcard_patterns(datasets=DATASETS, scenarios=SCENARIOS, evalsets=EVALSETS, methods=METHOD_INSTANCES),
+
+# the wildcard keys of jobs (logs, benchmarks): per replicate of a scenario, per (scenario, seed, method)
+REPLICATE_KEY = job_key("{scenario}", "{seed}")
+RUN_KEY = job_key("{scenario}", "{seed}", "{method}")
 
 
 def as_json(obj):
@@ -127,39 +126,24 @@ def method_inputs(w, seed=None):
     return {f"method_{key}": path for key, path in files.items()}
 
 
-def data_files(name):
-    return {"npz": f"{OUT}/data/{name}.npz", "meta": f"{OUT}/data/{name}.json"}
-
-
-def checkpoint(model):
-    return f"{OUT}/models/{model}.safetensors"
-
-
-def features(model, evalset):
-    return f"{OUT}/features/{model}/{evalset}.safetensors"
-
-
-def forget_set(scenario):
-    return f"{OUT}/forget_sets/{scenario}.json"
-
-
 def evalset_data(evalset):
-    return data_files("upstream" if evalset in ("train", "test") else evalset)
+    """The prepared dataset an eval set is drawn from (`train`, `test`: the upstream data)."""
+    return LAYOUT.data_files("upstream" if evalset in ("train", "test") else evalset)
 
 
 def retrain_models():
-    return [f"retrain/{sc}/seed{seed}" for sc in SCENARIOS for seed in SEEDS]
+    return [model_id(sc, seed, "retrain") for sc in SCENARIOS for seed in SEEDS]
 
 
 def all_targets():
-    targets = [f"{OUT}/data/{name}_samples.png" for name in DATASETS]
-    targets += [checkpoint("original"), *[forget_set(sc) for sc in SCENARIOS]]
-    targets += [checkpoint(model) for model in retrain_models()]
-    targets += [str(layout.results_table(OUT)), str(layout.summary_csv(OUT))]  # rules/evaluate.smk: aggregate
+    targets = [LAYOUT.data_sheet(name) for name in DATASETS]
+    targets += [LAYOUT.checkpoint("original"), *[LAYOUT.forget_set(sc) for sc in SCENARIOS]]
+    targets += [LAYOUT.checkpoint(model) for model in retrain_models()]
+    targets += [LAYOUT.results_table(), LAYOUT.summary_csv()]  # rules/evaluate.smk: aggregate
     targets += report_targets()  # rules/report.smk: leaderboards, figures, metrics.json, plot CSVs
     return targets
 
 
 onsuccess:
     # dvc.yaml versions {OUT}/tuning as an out; it must exist even when no tune job ran (tuning.enabled: false)
-    os.makedirs(f"{OUT}/tuning", exist_ok=True)
+    os.makedirs(LAYOUT.tuning_dir(), exist_ok=True)

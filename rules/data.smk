@@ -4,10 +4,9 @@ from unlearnbench.plugins import plugin_modules
 
 rule prepare_data:
     output:
-        npz=f"{OUT}/data/{{dataset}}.npz",
-        meta=f"{OUT}/data/{{dataset}}.json",
+        **LAYOUT.data_files("{dataset}"),
         sheet=report(
-            f"{OUT}/data/{{dataset}}_samples.png",
+            LAYOUT.data_sheet("{dataset}"),
             caption="../report/contact_sheet.rst",
             category="Data",
             labels={"dataset": "{dataset}"},
@@ -19,8 +18,8 @@ rule prepare_data:
         code=stage_code("prepare_data", *plugin_modules("unlearnbench.datasets")),  # adapters of plugins
     threads: 1
     log:
-        f"{OUT}/logs/prepare_data/{{dataset}}.log",
+        LAYOUT.log("prepare_data", "{dataset}"),
     benchmark:
-        f"{OUT}/benchmarks/prepare_data/{{dataset}}.tsv"
+        LAYOUT.benchmark("prepare_data", "{dataset}")
     run:
         job_script("prepare_data", locals())

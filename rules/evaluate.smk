@@ -1,28 +1,29 @@
+from unlearnbench.layout import REFERENCE_ROWS
 from unlearnbench.plugins import plugin_modules
-from unlearnbench.report import layout
 
 # Evaluation: every metric of one (scenario, seed, model) from cached features, against both references,
 # one Parquet file per job under {OUT}/results/ (the results dataset); then the aggregated tables under
-# {OUT}/summary/. Paths: unlearnbench.report.layout.
+# {OUT}/summary/. Paths: unlearnbench.layout (LAYOUT).
 
 
 def evaluated_model(w):
     """The `method` wildcard of evaluate: a method instance, a reference (`original`, `retrain`) or the
-    seed-noise floor `original_prime` (unlearnbench.report.layout.model_id)."""
-    return layout.model_id(w.scenario, w.seed, w.method)
+    seed-noise floor `original_prime` (unlearnbench.layout.model_id)."""
+    return model_id(w.scenario, w.seed, w.method)
 
 
 def evaluate_inputs(w):
-    roles = {"model": evaluated_model(w), "original": "original", "retrain": f"retrain/{w.scenario}/seed{w.seed}"}
-    inputs = {f"{role}__{ev}": features(model, ev) for role, model in roles.items() for ev in EVALSETS}
-    inputs["ckpt_meta"] = checkpoint(roles["model"]) + ".json"
-    inputs["forget"] = forget_set(w.scenario)
-    inputs.update(data_files("upstream"))
+    roles = {role: model_id(w.scenario, w.seed, method)
+             for role, method in (("model", w.method), ("original", "original"), ("retrain", "retrain"))}
+    inputs = {f"{role}__{ev}": LAYOUT.features(model, ev) for role, model in roles.items() for ev in EVALSETS}
+    inputs["ckpt_meta"] = LAYOUT.checkpoint_meta(roles["model"])
+    inputs["forget"] = LAYOUT.forget_set(w.scenario)
+    inputs.update(LAYOUT.data_files("upstream"))
     return inputs
 
 
 def reference_rows():
-    return [r for r in layout.REFERENCE_ROWS if FLOOR or r != "original_prime"]
+    return [r for r in REFERENCE_ROWS if FLOOR or r != "original_prime"]
 
 
 def evaluated_methods(scenario):
@@ -30,17 +31,16 @@ def evaluated_methods(scenario):
 
 
 def result_files():
-    return [str(layout.result_file(OUT, sc, seed, m)) for sc in SCENARIOS for seed in SEEDS
-            for m in evaluated_methods(sc)]
+    return [LAYOUT.result_file(sc, seed, m) for sc in SCENARIOS for seed in SEEDS for m in evaluated_methods(sc)]
 
 
 rule evaluate:
     input:
         unpack(evaluate_inputs),
     output:
-        str(layout.result_file(OUT, "{scenario}", "{seed}", "{method}")),
+        LAYOUT.result_file("{scenario}", "{seed}", "{method}"),
     wildcard_constraints:
-        method=_alt([*reference_rows(), *METHOD_INSTANCES]),
+        method=alternation([*reference_rows(), *METHOD_INSTANCES]),
     params:
         metrics=as_json(config["evaluation"]["metrics"]),
         layers=as_json(config["evaluation"]["layers"]),
@@ -52,9 +52,9 @@ rule evaluate:
         code=stage_code("evaluate", *attack_modules("features"), *plugin_modules("unlearnbench.metrics")),
     threads: config["evaluation"]["threads"]
     log:
-        f"{OUT}/logs/evaluate/{{scenario}}/seed{{seed}}/{{method}}.log",
+        LAYOUT.log("evaluate", RUN_KEY),
     benchmark:
-        f"{OUT}/benchmarks/evaluate/{{scenario}}/seed{{seed}}/{{method}}.tsv"
+        LAYOUT.benchmark("evaluate", RUN_KEY)
     run:
         job_script("evaluate", locals())
 
@@ -64,16 +64,16 @@ rule aggregate:
         result_files(),
         attack_files(),
     output:
-        results=str(layout.results_table(OUT)),
-        summary=str(layout.summary_table(OUT)),
-        summary_csv=str(layout.summary_csv(OUT)),
+        results=LAYOUT.results_table(),
+        summary=LAYOUT.summary_table(),
+        summary_csv=LAYOUT.summary_csv(),
     params:
-        results_dir=str(layout.results_dir(OUT)),  # stale tables of the old layout there are removed
+        results_dir=str(LAYOUT.results_dir()),  # stale tables of the old layout there are removed
         code=stage_code("aggregate"),
     threads: 1
     log:
-        f"{OUT}/logs/aggregate.log",
+        LAYOUT.log("aggregate"),
     benchmark:
-        f"{OUT}/benchmarks/aggregate.tsv"
+        LAYOUT.benchmark("aggregate")
     run:
         job_script("aggregate", locals())

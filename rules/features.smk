@@ -8,12 +8,12 @@
 
 rule extract_features:
     input:
-        ckpt=lambda w: checkpoint(w.model),
-        meta=lambda w: checkpoint(w.model) + ".json",
+        ckpt=lambda w: LAYOUT.checkpoint(w.model),
+        meta=lambda w: LAYOUT.checkpoint_meta(w.model),
         data=lambda w: evalset_data(w.evalset)["npz"],
     output:
-        feats=f"{OUT}/features/{{model}}/{{evalset}}.safetensors",
-        meta=f"{OUT}/features/{{model}}/{{evalset}}.safetensors.json",
+        feats=LAYOUT.features("{model}", "{evalset}"),
+        meta=LAYOUT.features_meta("{model}", "{evalset}"),
     params:
         layers=as_json(config["evaluation"]["layers"]),
         batch_size=config["evaluation"]["batch_size"],
@@ -28,8 +28,8 @@ rule extract_features:
     resources:
         **TORCH_RESOURCES,
     log:
-        f"{OUT}/logs/extract_features/{{model}}/{{evalset}}.log",
+        LAYOUT.log("extract_features", "{model}/{evalset}"),
     benchmark:
-        f"{OUT}/benchmarks/extract_features/{{model}}/{{evalset}}.tsv"
+        LAYOUT.benchmark("extract_features", "{model}/{evalset}")
     run:
         job_script("extract_features", locals(), model=True)

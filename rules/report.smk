@@ -1,23 +1,20 @@
 # Report: leaderboards with verdicts (Markdown, CSV, HTML, LaTeX) and the landing page report/index.html,
 # figures (PNG, SVG, PDF) and DVC exports, from the aggregated results and the
 # checkpoint sidecars (status, wall time, curves). Outputs flagged report() — with the data contact sheets —
-# make up `snakemake --report report.html` (`make report`). File names live in unlearnbench.report.layout.
+# make up `snakemake --report report.html` (`make report`). Paths: unlearnbench.layout (LAYOUT); figure names
+# and formats: unlearnbench.report.layout.
 # Three light jobs: importing the package costs more than drawing, so figures share one job.
-from types import SimpleNamespace
-
 from unlearnbench.attacks import attack_modules
+from unlearnbench.report import figures as report_figures
 from unlearnbench.report import layout
 
-SUMMARY = str(layout.summary_table(OUT))
-RESULTS = str(layout.results_table(OUT))
-FIGURES = {"logit_vs_repr": "Logit vs. representation", "knn": "Downstream k-NN", "probe": "Probe recovery",
-           "cka_layers": "CKA per layer", "curves": "Training and unlearning curves",
-           "relearn": "Relearning attacks", "layer_probe": "Probe recovery per layer"}
+SUMMARY = str(LAYOUT.summary_table())
+RESULTS = str(LAYOUT.results_table())
 
 
 def report_sidecars():
     """Checkpoint sidecars of every evaluated model, keyed ``scenario/seed/method`` (see report.sources)."""
-    return {f"{sc}/{seed}/{m}": checkpoint(evaluated_model(SimpleNamespace(scenario=sc, seed=seed, method=m))) + ".json"
+    return {f"{sc}/{seed}/{m}": str(LAYOUT.run_sidecar(sc, seed, m))
             for sc in SCENARIOS for seed in SEEDS for m in evaluated_methods(sc)}
 
 
@@ -30,22 +27,28 @@ REPORT_PARAMS = {
 }
 
 
+def figure_caption(name):
+    """The figure's caption file under report/ for the HTML report (none for a figure without one)."""
+    path = Path(workflow.main_snakefile).resolve().parent / "report" / f"{name}.rst"
+    return {"caption": f"../report/{name}.rst"} if path.is_file() else {}
+
+
 def figures(fmt):
-    """Every figure file of one format; PNGs are flagged for the HTML report."""
-    items = [(name, None) for name in layout.OVERVIEW_PLOTS]
-    items += [(name, sc) for name in layout.SCENARIO_PLOTS for sc in SCENARIOS]
-    paths = [(str(layout.plot_file(OUT, name, fmt, sc)), name, sc) for name, sc in items]
+    """Every file of one format of the registered figures (unlearnbench.report.figures); PNGs are flagged for
+    the HTML report."""
+    paths = [(str(LAYOUT.plot_file(spec.name, fmt, sc)), spec, sc)
+             for spec in report_figures.ordered() for sc in spec.keys(SCENARIOS)]
     if fmt != "png":
         return [p for p, _, _ in paths]
-    return [report(p, caption=f"../report/{name}.rst", category="Figures", subcategory=FIGURES[name],
-                   labels={"figure": FIGURES[name], "scenario": sc or "all scenarios"}) for p, name, sc in paths]
+    return [report(p, **figure_caption(spec.name), category="Figures", subcategory=spec.title,
+                   labels={"figure": spec.title, "scenario": sc or "all scenarios"}) for p, spec, sc in paths]
 
 
 def report_targets():
-    targets = [str(layout.combined_leaderboard(OUT)), str(layout.metrics_json(OUT))]
-    targets += [str(layout.leaderboard_file(OUT, sc, fmt)) for sc in SCENARIOS for fmt in layout.LEADERBOARD_FORMATS]
-    targets += [str(layout.report_index(OUT))]
-    targets += [str(layout.plot_table(OUT, name)) for name in layout.PLOT_TABLES]
+    targets = [str(LAYOUT.combined_leaderboard()), str(LAYOUT.metrics_json())]
+    targets += [str(LAYOUT.leaderboard_file(sc, fmt)) for sc in SCENARIOS for fmt in layout.LEADERBOARD_FORMATS]
+    targets += [str(LAYOUT.report_index())]
+    targets += [str(LAYOUT.plot_table(name)) for name in layout.PLOT_TABLES]
     return targets + [str(p) for fmt in layout.IMAGE_FORMATS for p in figures(fmt)]
 
 
@@ -53,24 +56,27 @@ rule leaderboard:
     input:
         **REPORT_INPUTS,
     output:
-        combined=report(str(layout.combined_leaderboard(OUT)), caption="../report/leaderboard.rst",
+        combined=report(str(LAYOUT.combined_leaderboard()), caption="../report/leaderboard.rst",
                         category="Leaderboard", labels={"scenario": "all scenarios", "format": "CSV (numeric)"}),
-        html=[report(str(layout.leaderboard_file(OUT, sc, "html")), caption="../report/leaderboard.rst",
+        html=[report(str(LAYOUT.leaderboard_file(sc, "html")), caption="../report/leaderboard.rst",
                      category="Leaderboard", labels={"scenario": sc, "format": "table"}) for sc in SCENARIOS],
-        md=[str(layout.leaderboard_file(OUT, sc, "md")) for sc in SCENARIOS],
-        csv=[str(layout.leaderboard_file(OUT, sc, "csv")) for sc in SCENARIOS],
-        tex=[str(layout.leaderboard_file(OUT, sc, "tex")) for sc in SCENARIOS],
-        index=str(layout.report_index(OUT)),  # landing page: links to every leaderboard and figure + glossary
+        md=[str(LAYOUT.leaderboard_file(sc, "md")) for sc in SCENARIOS],
+        csv=[str(LAYOUT.leaderboard_file(sc, "csv")) for sc in SCENARIOS],
+        tex=[str(LAYOUT.leaderboard_file(sc, "tex")) for sc in SCENARIOS],
+        index=str(LAYOUT.report_index()),  # landing page: links to every leaderboard and figure + glossary
     params:
         **REPORT_PARAMS,
         # the landing page's glossary reads every registered attack's docstring, the verdicts each scenario
         # kind's mode (registered by name: unseen by the import graph)
         code=stage_code("report_leaderboard", *attack_modules("features"), *attack_modules("model"), *kind_modules()),
+        # the landing page lists the figures by their declarations (not their drawing code: no figure module
+        # in the code hash, so editing how a figure is drawn reruns the plots job only)
+        figures=as_json(report_figures.declarations()),
     threads: 1
     log:
-        f"{OUT}/logs/report/leaderboard.log",
+        LAYOUT.log("report", "leaderboard"),
     benchmark:
-        f"{OUT}/benchmarks/report/leaderboard.tsv"
+        LAYOUT.benchmark("report", "leaderboard")
     run:
         job_script("report_leaderboard", locals())
 
@@ -82,12 +88,13 @@ rule plots:
         **{fmt: figures(fmt) for fmt in layout.IMAGE_FORMATS},
     params:
         **REPORT_PARAMS,
-        code=stage_code("report_plots", *kind_modules()),  # verdicts read each scenario kind's mode
+        # verdicts read each scenario kind's mode; the figures are registered by name (unseen by the import graph)
+        code=stage_code("report_plots", *kind_modules(), *report_figures.figure_modules()),
     threads: 1
     log:
-        f"{OUT}/logs/report/plots.log",
+        LAYOUT.log("report", "plots"),
     benchmark:
-        f"{OUT}/benchmarks/report/plots.tsv"
+        LAYOUT.benchmark("report", "plots")
     run:
         job_script("report_plots", locals())
 
@@ -96,15 +103,15 @@ rule exports:
     input:
         **REPORT_INPUTS,
     output:
-        metrics=str(layout.metrics_json(OUT)),
-        tables=[str(layout.plot_table(OUT, name)) for name in layout.PLOT_TABLES],
+        metrics=str(LAYOUT.metrics_json()),
+        tables=[str(LAYOUT.plot_table(name)) for name in layout.PLOT_TABLES],
     params:
         **REPORT_PARAMS,
         code=stage_code("report_exports", *kind_modules()),  # verdicts read each scenario kind's mode
     threads: 1
     log:
-        f"{OUT}/logs/report/exports.log",
+        LAYOUT.log("report", "exports"),
     benchmark:
-        f"{OUT}/benchmarks/report/exports.tsv"
+        LAYOUT.benchmark("report", "exports")
     run:
         job_script("report_exports", locals())

@@ -14,11 +14,11 @@ TRAIN_CODE = stage_code("train")
 
 rule train_original:
     input:
-        **data_files("upstream"),
+        **LAYOUT.data_files("upstream"),
         **pretrained_input(),
     output:
-        ckpt=checkpoint("original"),
-        meta=checkpoint("original") + ".json",
+        ckpt=LAYOUT.checkpoint("original"),
+        meta=LAYOUT.checkpoint_meta("original"),
     params:
         model=as_json(ORIGINAL_MODEL),
         train=as_json(config["train"]),
@@ -31,9 +31,9 @@ rule train_original:
     resources:
         **TORCH_RESOURCES,
     log:
-        f"{OUT}/logs/train_original.log",
+        LAYOUT.log("train_original"),
     benchmark:
-        f"{OUT}/benchmarks/train_original.tsv"
+        LAYOUT.benchmark("train_original")
     run:
         job_script("train", locals(), model=True)
 
@@ -41,28 +41,26 @@ rule train_original:
 def forget_set_inputs(w):
     """The upstream data and what the scenario's kind reads besides (ScenarioKind.job_inputs): `top` the original
     model's cached features (no extra forward pass), `indices` its forget list (editing it reruns this scenario)."""
-    from types import SimpleNamespace
-
     from unlearnbench.scenario_kinds import ScenarioKind
 
     kind = ScenarioKind.from_spec(SCENARIO[w.scenario], validated=True)
-    return {**data_files("upstream"), **kind.job_inputs(SimpleNamespace(features=features, data_files=data_files))}
+    return {**LAYOUT.data_files("upstream"), **kind.job_inputs(LAYOUT)}
 
 
 rule select_forget_set:
     input:
         unpack(forget_set_inputs),
     output:
-        forget=forget_set("{scenario}"),
-        ranking=f"{OUT}/forget_sets/{{scenario}}_ranking.csv",
+        forget=LAYOUT.forget_set("{scenario}"),
+        ranking=LAYOUT.forget_ranking("{scenario}"),
     params:
         scenario=lambda w: as_json(SCENARIO[w.scenario]),
         code=stage_code("select_forget_set", *kind_modules()),  # the kinds are looked up by name
     threads: 1
     log:
-        f"{OUT}/logs/select_forget_set/{{scenario}}.log",
+        LAYOUT.log("select_forget_set", "{scenario}"),
     benchmark:
-        f"{OUT}/benchmarks/select_forget_set/{{scenario}}.tsv"
+        LAYOUT.benchmark("select_forget_set", "{scenario}")
     run:
         job_script("select_forget_set", locals())
 
@@ -70,8 +68,8 @@ rule select_forget_set:
 use rule train_original as train_original_prime with:
     # the seed-noise floor: the original's recipe and data from another seed (rules/common.smk FLOOR)
     output:
-        ckpt=checkpoint("original_prime/seed{seed}"),
-        meta=checkpoint("original_prime/seed{seed}") + ".json",
+        ckpt=LAYOUT.run_checkpoint(None, "{seed}", "original_prime"),
+        meta=LAYOUT.run_sidecar(None, "{seed}", "original_prime"),
     params:
         model=as_json(ORIGINAL_MODEL),
         train=as_json(config["train"]),
@@ -81,20 +79,20 @@ use rule train_original as train_original_prime with:
         device=config["device"],
         code=TRAIN_CODE,
     log:
-        f"{OUT}/logs/train_original_prime/seed{{seed}}.log",
+        LAYOUT.log("train_original_prime", job_key(seed="{seed}")),
     benchmark:
-        f"{OUT}/benchmarks/train_original_prime/seed{{seed}}.tsv"
+        LAYOUT.benchmark("train_original_prime", job_key(seed="{seed}"))
 
 
 rule train_retrain:
     input:
-        **data_files("upstream"),
-        forget=forget_set("{scenario}"),
+        **LAYOUT.data_files("upstream"),
+        forget=LAYOUT.forget_set("{scenario}"),
         # `retrain.pretrained`: the published weights of this scenario and seed (an edit reruns this job)
         **retrain_weights_input(),
     output:
-        ckpt=checkpoint("retrain/{scenario}/seed{seed}"),
-        meta=checkpoint("retrain/{scenario}/seed{seed}") + ".json",
+        ckpt=LAYOUT.run_checkpoint("{scenario}", "{seed}", "retrain"),
+        meta=LAYOUT.run_sidecar("{scenario}", "{seed}", "retrain"),
     params:
         model=as_json(SCRATCH_MODEL),  # never model.pretrained: those weights saw the forget classes
         train=as_json(RETRAIN_RECIPE),
@@ -107,8 +105,8 @@ rule train_retrain:
     resources:
         **TORCH_RESOURCES,
     log:
-        f"{OUT}/logs/train_retrain/{{scenario}}/seed{{seed}}.log",
+        LAYOUT.log("train_retrain", REPLICATE_KEY),
     benchmark:
-        f"{OUT}/benchmarks/train_retrain/{{scenario}}/seed{{seed}}.tsv"
+        LAYOUT.benchmark("train_retrain", REPLICATE_KEY)
     run:
         job_script("train", locals(), model=True)

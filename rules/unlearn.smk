@@ -3,21 +3,11 @@
 # Params carry the instance's hyper-parameters (and grid) and the code hash of its own modules, so editing
 # SCRUB reruns SCRUB jobs only, and changing one grid point reruns that instance's branch only.
 from unlearnbench.methods import grid_points, method_module
-from unlearnbench.tuning import tuned_model_path
 
 
 def tuned(method):
     """Whether the tune stage selects this instance's hyper-parameters (tuning on, and a grid to search)."""
     return bool(TUNING["enabled"] and grid_points(method, config["methods"][method]))
-
-
-def tuning_file(scenario, method):
-    return f"{OUT}/tuning/{scenario}/{method}.json"
-
-
-def tuned_model_file(scenario, method):
-    """The tune job's run of the chosen point on the first seed (unlearnbench.tuning.tuned_model_path)."""
-    return str(tuned_model_path(tuning_file(scenario, method)))
 
 
 def method_code(script):
@@ -29,33 +19,33 @@ def method_code(script):
 def surrogate_input(w):
     """The prepared downstream dataset an instance names as surrogate data (`surrogate_set`), if any."""
     name = config["methods"][w.method].get("surrogate_set")
-    return {"surrogate": data_files(name)["npz"]} if name else {}
+    return {"surrogate": LAYOUT.data_files(name)["npz"]} if name else {}
 
 
 def unlearn_inputs(w):
-    inputs = {"original": checkpoint("original"), "original_meta": checkpoint("original") + ".json",
-              **data_files("upstream"), "forget": forget_set(w.scenario), **surrogate_input(w),
+    inputs = {"original": LAYOUT.checkpoint("original"), "original_meta": LAYOUT.checkpoint_meta("original"),
+              **LAYOUT.data_files("upstream"), "forget": LAYOUT.forget_set(w.scenario), **surrogate_input(w),
               **method_inputs(w)}
     if tuned(w.method):
-        inputs["tuning"] = tuning_file(w.scenario, w.method)
+        inputs["tuning"] = LAYOUT.tuning_record(w.scenario, w.method)
         if int(w.seed) == SEEDS[0]:  # the tune job already ran this seed's unlearning: adopt it
-            inputs["tuned_model"] = tuned_model_file(w.scenario, w.method)
+            inputs["tuned_model"] = LAYOUT.tuned_checkpoint(w.scenario, w.method)
     return inputs
 
 
 def tune_inputs(w):
-    return {"original": checkpoint("original"), "original_meta": checkpoint("original") + ".json",
-            "retrain": checkpoint(f"retrain/{w.scenario}/seed{SEEDS[0]}"), **data_files("upstream"),
-            "forget": forget_set(w.scenario), **surrogate_input(w), **method_inputs(w, seed=SEEDS[0])}
+    return {"original": LAYOUT.checkpoint("original"), "original_meta": LAYOUT.checkpoint_meta("original"),
+            "retrain": LAYOUT.run_checkpoint(w.scenario, SEEDS[0], "retrain"), **LAYOUT.data_files("upstream"),
+            "forget": LAYOUT.forget_set(w.scenario), **surrogate_input(w), **method_inputs(w, seed=SEEDS[0])}
 
 
 rule tune:
     input:
         unpack(tune_inputs),
     output:
-        record=tuning_file("{scenario}", "{method}"),
-        model=tuned_model_file("{scenario}", "{method}"),
-        model_meta=tuned_model_file("{scenario}", "{method}") + ".json",
+        record=LAYOUT.tuning_record("{scenario}", "{method}"),
+        model=LAYOUT.tuned_checkpoint("{scenario}", "{method}"),
+        model_meta=LAYOUT.tuned_checkpoint_meta("{scenario}", "{method}"),
     params:
         spec=lambda w: as_json(config["methods"][w.method]),
         grid=lambda w: as_json(grid_points(w.method, config["methods"][w.method])),
@@ -67,9 +57,9 @@ rule tune:
     resources:
         **TORCH_RESOURCES,
     log:
-        f"{OUT}/logs/tune/{{scenario}}/{{method}}.log",
+        LAYOUT.log("tune", job_key("{scenario}", method="{method}")),
     benchmark:
-        f"{OUT}/benchmarks/tune/{{scenario}}/{{method}}.tsv"
+        LAYOUT.benchmark("tune", job_key("{scenario}", method="{method}"))
     run:
         job_script("tune", locals(), model=True)
 
@@ -78,8 +68,8 @@ rule unlearn:
     input:
         unpack(unlearn_inputs),
     output:
-        ckpt=checkpoint("unlearn/{scenario}/seed{seed}/{method}"),
-        meta=checkpoint("unlearn/{scenario}/seed{seed}/{method}") + ".json",
+        ckpt=LAYOUT.run_checkpoint("{scenario}", "{seed}", "{method}"),
+        meta=LAYOUT.run_sidecar("{scenario}", "{seed}", "{method}"),
     params:
         spec=lambda w: as_json(config["methods"][w.method]),
         seed=lambda w: int(w.seed),
@@ -90,8 +80,8 @@ rule unlearn:
     resources:
         **TORCH_RESOURCES,
     log:
-        f"{OUT}/logs/unlearn/{{scenario}}/seed{{seed}}/{{method}}.log",
+        LAYOUT.log("unlearn", RUN_KEY),
     benchmark:
-        f"{OUT}/benchmarks/unlearn/{{scenario}}/seed{{seed}}/{{method}}.tsv"
+        LAYOUT.benchmark("unlearn", RUN_KEY)
     run:
         job_script("unlearn", locals(), model=True)

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # make test-cluster: the quick preset through a real SLURM (single node, Debian's slurm-wlm + munge) with the
 # unchanged workflow profile profiles/slurm, then the same preset locally; the two runs' results must be equal.
+# docs/cluster.md
 #
 # Daemons (munged, slurmctld, slurmd) run from a private folder with generated keys and configs, on ports of
 # their own, and are stopped on exit whatever happens. Root (or sudo) is needed only to install the packages
-# when they are missing. The node declares the sizes the profile asks for (its largest cpus_per_task, mem_mb
-# and gpu count: `SlurmdParameters=config_overrides`, GPUs as a count-only gres), so the profile's requests are
+# when they are missing. The node declares SLOTS times the largest request of the profile (cpus_per_task, mem_mb,
+# gpu: `SlurmdParameters=config_overrides`, GPUs as a gres on placeholder files), so the profile's requests are
 # schedulable on any machine; torch never runs more threads than the CPUs a job may use
 # (unlearnbench.training.setup_torch), so both runs compute with the same thread count.
 set -euo pipefail
@@ -41,7 +42,11 @@ chmod 700 "$WORK"
 PIDS=()
 cleanup() {
   local rc=$?
+  # jobs first (while slurmd can still stop their steps), then the daemons and our runs, then any process
+  # still naming the work folder (a step whose slurmd went away first)
+  [ -n "${SLURM_UP:-}" ] && { scancel --user "$(id -un)" 2>/dev/null || true; sleep 2; }
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  pkill -f "$WORK" 2>/dev/null || true
   sleep 1
   for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
   if [ "$rc" != 0 ]; then
@@ -52,6 +57,7 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT
 
 # --- munge: a private key and socket ------------------------------------------------------------------------
 mkdir -p "$WORK/munge"
@@ -65,7 +71,8 @@ PIDS+=("$(cat "$WORK/munge/munged.pid")")
 
 # --- slurm.conf from the profile's largest requests --------------------------------------------------------
 NODE=$(hostname -s)
-read -r CPUS MEM GPUS < <("$PY" -m unlearnbench.cluster node-size "$PROFILE/config.yaml")
+SLOTS=${SLOTS:-2}  # how many of the profile's largest jobs the node runs at once (2: start-ups overlap on 2 cores)
+read -r CPUS MEM GPUS < <("$PY" -m unlearnbench.cluster node-size "$PROFILE/config.yaml" --slots "$SLOTS")
 PORT_CTLD=${SLURMCTLD_PORT:-16817}
 PORT_D=${SLURMD_PORT:-16818}
 mkdir -p "$WORK/state" "$WORK/spool"
@@ -81,7 +88,7 @@ for f in "$ETC/slurm.conf" "$ETC/gres.conf"; do
 done
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 OWN_CONF=1
-{ echo "$MARK"; "$PY" -m unlearnbench.cluster slurm-conf --node "$NODE" --cpus "$CPUS" --mem-mb "$MEM" --gpus "$GPUS" \
+{ echo "$MARK"; "$PY" -m unlearnbench.cluster slurm-conf --profile-config "$PROFILE/config.yaml" --node "$NODE" --cpus "$CPUS" --mem-mb "$MEM" --gpus "$GPUS" \
   --work "$WORK" --munge-socket "$SOCKET" --ctld-port "$PORT_CTLD" --slurmd-port "$PORT_D"; } >"$WORK/slurm.conf"
 # GPUs as device files of our own (slurm counts a gpu gres by its files; nothing opens them on a CPU run)
 for i in $(seq 0 $((GPUS - 1))); do touch "$WORK/fake-gpu$i"; done
@@ -89,7 +96,7 @@ for i in $(seq 0 $((GPUS - 1))); do touch "$WORK/fake-gpu$i"; done
 $SUDO mkdir -p "$ETC"
 $SUDO cp "$WORK/slurm.conf" "$WORK/gres.conf" "$ETC/"
 SLURM_CONF="$ETC/slurm.conf"
-say "single-node SLURM on $NODE: $CPUS CPUs, $MEM MB, $GPUS GPU(s) declared; partitions cpu, gpu"
+say "single-node SLURM on $NODE: $CPUS CPUs, $MEM MB, $GPUS GPU(s) declared"
 
 slurmctld -i -f "$SLURM_CONF"
 slurmd -f "$SLURM_CONF" -N "$NODE"
@@ -98,6 +105,7 @@ for _ in $(seq 60); do
   sleep 0.5
 done
 PIDS+=("$(cat "$WORK/slurmctld.pid")" "$(cat "$WORK/slurmd.pid")")
+SLURM_UP=1
 for _ in $(seq 60); do
   sinfo -h -N -o '%t' 2>/dev/null | grep -qE '^(idle|mix|alloc)' && break
   sleep 1
@@ -108,15 +116,22 @@ sinfo -h -N -o '%t' | grep -qE '^(idle|mix|alloc)' || { echo "test-cluster: the 
 # --- the same preset through SLURM and locally --------------------------------------------------------------
 export HF_HUB_OFFLINE=1
 SM=("$ROOT/$VENV/bin/snakemake" --configfile "$CONFIG")
+# each run in the background, waited for: a TERM to this script then stops it too (cleanup kills PIDS)
+run_logged() {  # LOG CMD...: run CMD with its output in LOG; on failure show the log's tail and fail
+  local log=$1; shift
+  "$@" >"$log" 2>&1 &
+  PIDS+=("$!")
+  wait "$!" || { tail -n 60 "$log"; exit 1; }
+}
 T0=$(date +%s)
 say "quick preset through $PROFILE (sbatch per job)"
-"${SM[@]}" --workflow-profile "$PROFILE" --config "output_root=$WORK/slurm" --slurm-status-command squeue \
-  --slurm-no-account --slurm-init-seconds-before-status-checks 5 --seconds-between-status-checks 5 \
-  --jobs 8 >"$WORK/snakemake-slurm.log" 2>&1 || { tail -n 60 "$WORK/snakemake-slurm.log"; exit 1; }
+run_logged "$WORK/snakemake-slurm.log" "${SM[@]}" --workflow-profile "$PROFILE" --config "output_root=$WORK/slurm" \
+  --slurm-status-command squeue --slurm-no-account --slurm-init-seconds-before-status-checks 5 \
+  --seconds-between-status-checks 5
 T1=$(date +%s)
 say "quick preset locally (profiles/default)"
-"${SM[@]}" --workflow-profile profiles/default --config "output_root=$WORK/local" --cores 2 \
-  >"$WORK/snakemake-local.log" 2>&1 || { tail -n 60 "$WORK/snakemake-local.log"; exit 1; }
+run_logged "$WORK/snakemake-local.log" "${SM[@]}" --workflow-profile profiles/default \
+  --config "output_root=$WORK/local" --cores 2
 T2=$(date +%s)
 SBATCHED=$(grep -c "Job .* has been submitted with SLURM jobid" "$WORK/snakemake-slurm.log" || true)
 say "SLURM run: $((T1 - T0)) s, $SBATCHED sbatch jobs; local run: $((T2 - T1)) s"

@@ -12,7 +12,7 @@ import pandas as pd
 
 from test_report import make_results, make_sidecars
 from unlearnbench.aggregate import per_seed_summary, summarise_seeds
-from unlearnbench.report import layout
+from unlearnbench.layout import Layout
 from unlearnbench.results import COLUMNS, write_results
 
 PROVENANCE = {"params": "{}", "method_params": "{}", "config_hash": "cfg0", "forget_hash": "fh", "data_hash": "dh",
@@ -32,27 +32,29 @@ def make_experiment(out: Path, seeds=(0, 1, 2), edit: Callable[[pd.DataFrame], p
     """Write an experiment folder at ``out``; ``edit`` changes the raw rows first (e.g. shift one value)."""
     results = make_results(seeds)
     results = edit(results) if edit else results
+    paths = Layout(out)
     make_sidecars(out, results)
-    original = layout.sidecar(out, "", 0, "original")
+    original = paths.checkpoint_meta("original")
     original.write_text(json.dumps({**json.loads(original.read_text()), "config_hash": "cfg0"}))
     rows = full_rows(results)
     for (sc, seed, method), part in rows.groupby(["scenario", "seed", "method"]):
-        path = layout.result_file(out, sc, seed, method)
+        path = paths.result_file(sc, seed, method)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_results(part, path)
-    layout.summary_dir(out).mkdir(parents=True, exist_ok=True)
-    write_results(rows, layout.results_table(out))
+    paths.summary_dir().mkdir(parents=True, exist_ok=True)
+    write_results(rows, paths.results_table())
     summary = summarise_seeds(per_seed_summary(results))
-    summary.to_parquet(layout.summary_table(out), index=False)
-    summary.to_csv(layout.summary_csv(out), index=False)
-    (out / "forget_sets").mkdir(parents=True, exist_ok=True)
+    summary.to_parquet(paths.summary_table(), index=False)
+    summary.to_csv(paths.summary_csv(), index=False)
     for sc, kind in KINDS.items():
-        (out / "forget_sets" / f"{sc}.json").write_text(json.dumps(
+        paths.forget_set(sc).parent.mkdir(parents=True, exist_ok=True)
+        paths.forget_set(sc).write_text(json.dumps(
             {"scenario": sc, "kind": kind, "forget_hash": f"fh-{sc}",
              "forget_classes": [0] if kind != "samples" else None,
              "forget_indices": [1, 2, 3] if kind == "samples" else None}))
-    (out / "data").mkdir(parents=True, exist_ok=True)
-    (out / "data" / "upstream.json").write_text(json.dumps({"data_hash": "dh", "num_classes": 4, "n_train": 100}))
+    manifest = paths.data_files("upstream")["meta"]
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(json.dumps({"data_hash": "dh", "num_classes": 4, "n_train": 100}))
     if report:
         from unlearnbench.report.index import write_index
         from unlearnbench.report.leaderboard import write_leaderboards

@@ -14,6 +14,7 @@ import yaml
 
 from conftest import REPO, job_counts
 from unlearnbench.codegraph import import_closure, script_entries
+from unlearnbench.layout import Layout, model_id
 from unlearnbench.attacks import ATTACKS, attack_modules
 from unlearnbench.methods import METHODS, method_module
 from unlearnbench.scenario_kinds import kind_modules
@@ -63,29 +64,31 @@ def _modules_loaded(code: str) -> set[str]:
 @pytest.mark.slow
 def test_jobs_load_no_module_outside_their_closure(quick_out, tmp_path):
     """The static closure over-approximates what a real job imports (lazy imports included)."""
-    q = quick_out
+    q = Layout(quick_out)
+    original, forget, data = q.checkpoint("original"), q.forget_set("random1"), q.data_files("upstream")
+    npz, manifest = data["npz"], data["meta"]
+    feats = {role: {ev: str(q.features(model_id("random1", 0, m), ev)) for ev in ("train", "test", "similar", "unrelated")}
+             for role, m in (("model", "original"), ("original", "original"), ("retrain", "retrain"))}
     jobs = {
         "unlearn": (f"""from unlearnbench.stages import unlearn
-unlearn("ga", {{"algorithm": "gradient_ascent", "epochs": 1}}, "{q}/models/original.safetensors",
-        "{q}/data/upstream.npz", "{q}/data/upstream.json", "{q}/forget_sets/random1.json",
+unlearn("ga", {{"algorithm": "gradient_ascent", "epochs": 1}}, "{original}",
+        "{npz}", "{manifest}", "{forget}",
         "{tmp_path}/ga.safetensors", seed=0, threads=2, device="cpu")""", (method_module("gradient_ascent"),)),
         "extract_features": (f"""from unlearnbench.stages import extract_features
-extract_features("{q}/models/original.safetensors", [("test", "{q}/data/upstream.npz")],
+extract_features("{original}", [("test", "{npz}")],
                  ["{tmp_path}/test.safetensors"], layers="all", batch_size=512, max_per_class=None, dtype="float32",
                  seed=0, threads=2, device="cpu", gram_per_class=16, gram_max_bytes=1 << 30)""", ()),
         "evaluate": (f"""from unlearnbench.stages import evaluate
-feats = {{r: {{ev: f"{q}/features/{{m}}/{{ev}}.safetensors" for ev in ("train", "test", "similar", "unrelated")}}
-         for r, m in (("model", "original"), ("original", "original"), ("retrain", "retrain/random1/seed0"))}}
 evaluate(scenario="random1", seed=0, method="original", algorithm="original",
-         model_ckpt="{q}/models/original.safetensors", features=feats, forget_json="{q}/forget_sets/random1.json",
-         data_npz="{q}/data/upstream.npz", data_json="{q}/data/upstream.json", downstream=["similar", "unrelated"],
+         model_ckpt="{original}", features={feats!r}, forget_json="{forget}",
+         data_npz="{npz}", data_json="{manifest}", downstream=["similar", "unrelated"],
          layers="all", metrics={{}}, data_seed=0, out="{tmp_path}/rows.parquet",
          attacks={{"enabled": True}})""", tuple(attack_modules("features"))),
         "attack": (f"""from unlearnbench.stages import attack
 attack(scenario="random1", seed=0, method="retrain", algorithm="retrain",
-       model_ckpt="{q}/models/retrain/random1/seed0.safetensors",
-       original_features="{q}/features/original/test.safetensors", data_npz="{q}/data/upstream.npz",
-       data_json="{q}/data/upstream.json", forget_json="{q}/forget_sets/random1.json",
+       model_ckpt="{q.run_checkpoint("random1", 0, "retrain")}",
+       original_features="{q.features("original", "test")}", data_npz="{npz}",
+       data_json="{manifest}", forget_json="{forget}",
        attacks={{"enabled": True, "params": {{"fewshot_relearn": {{"steps": 1, "eval_every": 1}},
                                               "retain_relearn": {{"steps": 1, "eval_every": 1}}}}}},
        data_seed=0, threads=2, device="cpu", out="{tmp_path}/relearn.parquet")""",

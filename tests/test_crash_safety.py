@@ -14,6 +14,7 @@ import pytest
 
 from unlearnbench.checkpoints import CheckpointError, load_checkpoint, read_meta
 from unlearnbench.features import FeaturesError, read_features_meta
+from unlearnbench.layout import Layout
 from unlearnbench.report import layout
 
 KILL_AFTER_FIRST_RENAME = textwrap.dedent("""
@@ -96,7 +97,7 @@ def test_a_run_killed_mid_way_resumes_to_the_uninterrupted_result(quick_out, tmp
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(_snakemake_cmd(work), cwd=work, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    models = work / "outputs" / "quick" / "models"
+    models = Layout(work / "outputs" / "quick").models_dir()
     deadline = time.time() + 300
     while len(list(models.rglob("*.safetensors"))) < 3 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)

@@ -33,6 +33,7 @@ import yaml
 
 from conftest import REPO, copy_workflow, job_counts
 from unlearnbench.config import ConfigError, load_schema, validate_config
+from unlearnbench.layout import REPORT_DIR, SUMMARY_DIR, Layout, job_key
 from unlearnbench.report import layout
 
 BIN = Path(sys.executable).parent
@@ -185,8 +186,8 @@ def test_dvc_exp_run_set_param_reruns_only_its_branch(tiny_repo):
     assert not {"prepare_data", "train_original", "select_forget_set", "train_retrain", "tune"} & set(jobs), jobs
     after = file_hashes(out)
     changed = {p for p in after if before.get(p) != after[p]}
-    assert "models/unlearn/random1/seed0/ga.safetensors" in changed
-    assert all("/ga" in p or p.startswith(("summary/", "report/")) for p in changed), sorted(changed)
+    assert Layout(out).run_checkpoint("random1", 0, "ga").relative_to(out).as_posix() in changed
+    assert all("/ga" in p or p.startswith((f"{SUMMARY_DIR}/", f"{REPORT_DIR}/")) for p in changed), sorted(changed)
     lock = yaml.safe_load((tiny_repo / "dvc.lock").read_text())["stages"]["benchmark"]
     assert lock["params"]["config.yaml"]["methods"]["ga"]["lr"] == 0.01
     assert "lr" not in lock["params"]["config.yaml"]["methods"]["bs"] or \
@@ -249,7 +250,7 @@ def test_results_folder_is_one_parquet_dataset(tiny_repo):
     b = table.sort_values(key).reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b, check_dtype=False)
     for path in (layout.results_table(out), layout.summary_table(out), layout.summary_csv(out)):
-        assert path.is_file() and path.parent == out / "summary", path
+        assert path.is_file() and path.parent == layout.summary_dir(out), path
     where = {str(path.relative_to(tiny_repo)) for _, path, _ in locations(validate_config(tiny_config()), tiny_repo)}
     assert {"outputs/tiny/results", "outputs/tiny/summary/summary.parquet"} <= where
 
@@ -259,9 +260,9 @@ def test_job_logs_show_extraction_progress_and_metrics(tiny_repo):
     line per metric of the evaluation."""
     out = tiny_repo / "outputs" / "tiny"
     n_test = 4 * TINY["data"]["upstream"]["test_per_class"]
-    log = (out / "logs" / "extract_features" / "original" / "test.log").read_text()
+    log = Layout(out).log("extract_features", "original/test").read_text()
     assert re.search(rf"^\[extract test\] {n_test}/{n_test} images \(100%\), [\d.]+ img/s", log, flags=re.M), log
-    log = (out / "logs" / "evaluate" / "random1" / "seed0" / "ga.log").read_text()
+    log = Layout(out).log("evaluate", job_key("random1", 0, "ga")).read_text()
     assert re.search(r"^\[evaluate\] metric 1/\d+ \w+: \d+ rows in", log, flags=re.M), log
 
 

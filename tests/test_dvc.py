@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from conftest import REPO, job_counts, snakemake
+from unlearnbench.layout import ARTIFACT_DIRS
 
 BIN = Path(sys.executable).parent
 DVC = BIN / "dvc"
@@ -32,7 +33,7 @@ def test_dvc_is_installed_next_to_this_interpreter():
 # What a clone of the project holds besides the workflow files of the quick run (taken from quick_run itself so
 # that they match its outputs and metadata).
 PROJECT_FILES = ("dvc.yaml", ".dvcignore", ".gitignore", "scripts", "envs", "Makefile")
-EXPERIMENT_OUTS = ("data", "models", "forget_sets", "tuning", "features", "results", "summary", "report")
+EXPERIMENT_OUTS = ARTIFACT_DIRS  # dvc.yaml versions every artifact folder of the layout
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
        "GIT_COMMITTER_EMAIL": "t@example.org", "DVC_NO_ANALYTICS": "1"}

@@ -15,6 +15,7 @@ from safetensors.numpy import load_file, save_file
 from unlearnbench.aggregate import per_seed_summary
 from unlearnbench.atomic import file_sha256
 from unlearnbench.evaluation import EvaluationError, evaluate_model
+from unlearnbench.layout import Layout, model_id
 from unlearnbench.report import layout
 from unlearnbench.results import COLUMNS, KEY, SCHEMA, read_results
 
@@ -33,18 +34,18 @@ def test_results_have_the_schema_and_provenance(quick_out):
     assert not frame.duplicated(KEY).any()  # relearning curves differ only by `step`, part of the key
     # the forget-set hash in every row is the one written by select_forget_set
     for scenario, rows in frame.groupby("scenario"):
-        fs = json.loads((quick_out / "forget_sets" / f"{scenario}.json").read_text())
+        fs = json.loads(Layout(quick_out).forget_set(scenario).read_text())
         assert set(rows["forget_hash"]) == {fs["forget_hash"]}
 
 
 def test_one_forward_pass_per_model_and_evalset(quick_out):
-    sidecars = list((quick_out / "features").rglob("*.safetensors.json"))
+    sidecars = list(Layout(quick_out).features_dir().rglob("*.safetensors.json"))
     pairs = Counter()
     for side in sidecars:
         meta = json.loads(side.read_text())
         pairs[(meta["checkpoint"], meta["evalset"])] += meta["forward_passes"]
     models = {m for m, _ in pairs}
-    n_checkpoints = len(list((quick_out / "models").rglob("*.safetensors")))
+    n_checkpoints = len(list(Layout(quick_out).models_dir().rglob("*.safetensors")))
     assert len(models) == n_checkpoints  # every model extracted exactly once …
     assert set(pairs.values()) == {1} and len(pairs) == n_checkpoints * 4  # … on each of 4 eval sets, once
 
@@ -62,18 +63,18 @@ def test_reference_rows_behave_like_references(quick_out):
 
 def _evaluate(quick_out, tmp_path, features, method="ga", scenario="random1"):
     out = tmp_path / "rows.parquet"
-    ckpt = quick_out / "models" / ("original" if method == "original" else f"unlearn/{scenario}/seed0/{method}")
+    ckpt = Layout(quick_out).run_checkpoint(scenario, 0, method)
     evaluate_model(scenario=scenario, seed=0, method=method, algorithm="gradient_ascent",
-                   model_ckpt=str(ckpt) + ".safetensors", features=features,
-                   forget_json=quick_out / "forget_sets" / f"{scenario}.json",
-                   data_npz=quick_out / "data" / "upstream.npz", data_json=quick_out / "data" / "upstream.json",
+                   model_ckpt=str(ckpt), features=features,
+                   forget_json=Layout(quick_out).forget_set(scenario),
+                   data_npz=Layout(quick_out).data_files("upstream")["npz"], data_json=Layout(quick_out).data_files("upstream")["meta"],
                    downstream=["similar", "unrelated"], layers="all", metrics={}, data_seed=0, out=out)
     return read_results(out)
 
 
-def _features(quick_out, model="unlearn/random1/seed0/ga", scenario="random1"):
-    roles = {"model": model, "original": "original", "retrain": f"retrain/{scenario}/seed0"}
-    return {role: {ev: str(quick_out / "features" / m / f"{ev}.safetensors")
+def _features(quick_out, model=model_id("random1", 0, "ga"), scenario="random1"):
+    roles = {"model": model, "original": "original", "retrain": model_id(scenario, 0, "retrain")}
+    return {role: {ev: str(Layout(quick_out).features(m, ev))
                    for ev in ("train", "test", "similar", "unrelated")} for role, m in roles.items()}
 
 
@@ -119,20 +120,20 @@ def test_a_diverged_run_flows_to_rows_summary_and_verdict(quick_out, tmp_path):
 
     ckpt = tmp_path / "models" / "boom.safetensors"
     run_unlearning("boom", {"algorithm": "gradient_ascent", "epochs": 3, "lr": 1e12, "batch_size": 8, "tune": False},
-                   quick_out / "models" / "original.safetensors", quick_out / "data" / "upstream.npz",
-                   quick_out / "data" / "upstream.json", quick_out / "forget_sets" / "random1.json", ckpt,
+                   Layout(quick_out).checkpoint("original"), Layout(quick_out).data_files("upstream")["npz"],
+                   Layout(quick_out).data_files("upstream")["meta"], Layout(quick_out).forget_set("random1"), ckpt,
                    seed=0, threads=2, device="cpu")
     assert read_meta(ckpt)["status"] == "diverged"
     feats = _features(quick_out)
     evalsets = {"train": "upstream", "test": "upstream", "similar": "similar", "unrelated": "unrelated"}
     outs = [tmp_path / "features" / f"{ev}.safetensors" for ev in evalsets]
-    extract_all(ckpt, [(ev, str(quick_out / "data" / f"{npz}.npz")) for ev, npz in evalsets.items()], outs,
+    extract_all(ckpt, [(ev, str(Layout(quick_out).data_files(npz)["npz"])) for ev, npz in evalsets.items()], outs,
                 threads=2, device="cpu")
     feats["model"] = {ev: str(out) for ev, out in zip(evalsets, outs)}
     out = tmp_path / "rows.parquet"
     evaluate_model(scenario="random1", seed=0, method="boom", algorithm="gradient_ascent", model_ckpt=str(ckpt),
-                   features=feats, forget_json=quick_out / "forget_sets" / "random1.json",
-                   data_npz=quick_out / "data" / "upstream.npz", data_json=quick_out / "data" / "upstream.json",
+                   features=feats, forget_json=Layout(quick_out).forget_set("random1"),
+                   data_npz=Layout(quick_out).data_files("upstream")["npz"], data_json=Layout(quick_out).data_files("upstream")["meta"],
                    downstream=["similar", "unrelated"], layers="all", metrics={}, data_seed=0, out=out)
     rows = read_results(out)
     assert len(rows) > 20 and set(rows["status"]) == {"diverged"}

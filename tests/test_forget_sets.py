@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from conftest import REPO, copy_workflow, job_counts, snakemake
+from unlearnbench.layout import Layout
 from unlearnbench.data.forget_sets import (ForgetSetError, forget_mode, make_forget_set, rank_top, read_forget_set,
                                            read_index_file, resolve_classes, write_forget_set)
 
@@ -59,10 +60,10 @@ def test_top_ranking_with_the_quick_runs_trained_model_picks_the_designed_source
     `top2_similar` picks exactly the designed sources [0, 4] (docs/tuning.md)."""
     import json
 
-    sources = json.loads((quick_out / "data" / "similar.json").read_text())["source_class"]
-    chosen = read_forget_set(quick_out / "forget_sets" / "top1_similar.json").forget_classes
+    sources = json.loads(Layout(quick_out).data_files("similar")["meta"].read_text())["source_class"]
+    chosen = read_forget_set(Layout(quick_out).forget_set("top1_similar")).forget_classes
     assert list(chosen) == [sources[0]]
-    first = (quick_out / "forget_sets" / "top1_similar_ranking.csv").read_text().splitlines()[1].split(",")
+    first = Layout(quick_out).forget_ranking("top1_similar").read_text().splitlines()[1].split(",")
     assert first[:2] == ["0", str(sources[0])]  # the audit CSV: the first-ranked class is that one
 
 
@@ -228,12 +229,12 @@ def test_every_kind_in_one_workflow_and_editing_the_list_reruns_only_its_branch(
                         {"name": "tenth", "kind": "samples", "fraction": 0.1}]
     cfg["methods"]["bs"]["scenarios"] = ["random1", "named"]
     (work / "all_kinds.yaml").write_text(yaml.safe_dump(cfg))
-    sets = work / "outputs" / "quick" / "forget_sets"
-    snakemake(work, *(str(sets.relative_to(work) / f"{sc}.json") for sc in ("random1", "named", "listed", "tenth")),
+    paths = Layout(work / "outputs" / "quick")
+    snakemake(work, *(str(paths.forget_set(sc).relative_to(work)) for sc in ("random1", "named", "listed", "tenth")),
               configfile="all_kinds.yaml")
-    named, listed, tenth = (read_forget_set(sets / f"{sc}.json") for sc in ("named", "listed", "tenth"))
+    named, listed, tenth = (read_forget_set(paths.forget_set(sc)) for sc in ("named", "listed", "tenth"))
     assert named.forget_classes == (2, 5) and tenth.forget_classes is None and len(tenth.forget_indices) == 29
-    train_index, size = read_train_index(work / "outputs" / "quick" / "data" / "upstream.npz")
+    train_index, size = read_train_index(paths.data_files("upstream")["npz"])
     assert size == 360 and len(train_index) == 288  # round(0.1 × 288) = 29 drawn above
     # sample 0 is one of the images quick's carve moves into the validation split: left out, and recorded
     assert 0 not in train_index and listed.details["left_out_in_validation"] == [0]

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import yaml
 
 from conftest import copy_workflow, job_counts, snakemake
+from unlearnbench.layout import Layout
 
 HEAVY = ("torch", "torchvision", "timm")
 LIGHT_RULES = ("prepare_data", "select_forget_set", "evaluate", "aggregate", "leaderboard", "plots", "exports")
@@ -43,10 +44,11 @@ def test_light_jobs_and_dag_parsing_never_import_torch(quick_run, tmp_path):
 def test_model_jobs_run_in_the_snakemake_process(quick_out):
     """Every job's log ends with its timing line; model jobs after the first paid no torch import."""
     timing = {}
-    for log in quick_out.glob("logs/**/*.log"):
+    logs = Layout(quick_out).logs_dir()
+    for log in logs.glob("**/*.log"):
         last = log.read_text().splitlines()[-1]
         assert last.startswith("[timing] "), log
-        timing[log.relative_to(quick_out / "logs").as_posix()] = json.loads(last[len("[timing] "):])
+        timing[log.relative_to(logs).as_posix()] = json.loads(last[len("[timing] "):])
     unlearn = [t for k, t in timing.items() if k.startswith("unlearn/")]
     assert unlearn and max(t["startup"] for t in unlearn) < 1.0, unlearn  # a fresh process needs seconds
     assert all(t["compute"] > 0 for k, t in timing.items() if k.startswith(("train", "unlearn", "extract")))
@@ -72,7 +74,7 @@ def test_adding_a_downstream_set_retrains_and_reunlearns_nothing(quick_run, tmp_
     jobs = job_counts(snakemake(quick_run, "--dry-run", configfile=str(changed)).stdout)
     assert jobs.get("prepare_data") == 1, jobs
     assert not {"train_original", "train_retrain", "unlearn", "select_forget_set"} & set(jobs), jobs
-    models = len(list((quick_run / "outputs" / cfg["experiment"] / "models").rglob("*.safetensors")))
+    models = len(list(Layout.for_config(cfg, quick_run).models_dir().rglob("*.safetensors")))
     assert jobs.get("extract_features") == models, jobs  # every model gains the new eval set: one pass each
 
 
@@ -80,10 +82,12 @@ def test_two_cold_runs_give_byte_identical_results(quick_out, tmp_path):
     (tmp_path / "second").mkdir()
     work = copy_workflow(tmp_path / "second")
     snakemake(work)
-    second = work / "outputs" / quick_out.name
-    for rel in ["summary/results.parquet", "summary/summary.parquet", "models/original.safetensors",
-                "models/unlearn/random1/seed0/ga.safetensors", "features/original/train.safetensors"]:
-        assert (quick_out / rel).read_bytes() == (second / rel).read_bytes(), rel
+    first, second = Layout(quick_out), Layout(work / "outputs" / quick_out.name)
+    for artifact in ["results_table", "summary_table"]:
+        assert getattr(first, artifact)().read_bytes() == getattr(second, artifact)().read_bytes(), artifact
+    for model in ["original", "unlearn/random1/seed0/ga"]:
+        assert first.checkpoint(model).read_bytes() == second.checkpoint(model).read_bytes(), model
+    assert first.features("original", "train").read_bytes() == second.features("original", "train").read_bytes()
 
 
 def test_logged_keeps_each_threads_output_in_its_own_log(tmp_path):

@@ -24,6 +24,7 @@ import yaml
 from unlearnbench.data.arrays import ImageArraySet
 from unlearnbench.methods import METHODS, UnlearningMethod, UnlearnTask
 from unlearnbench.models import create_model
+from unlearnbench.layout import Layout, model_id
 from unlearnbench.report import layout
 
 CPU = torch.device("cpu")
@@ -349,7 +350,7 @@ def test_the_workflow_records_budgets_in_sidecars_and_result_rows(quick_out):
     from unlearnbench.checkpoints import read_meta
     from unlearnbench.results import read_results
 
-    ckpts = sorted((quick_out / "models" / "unlearn").rglob("*.safetensors"))
+    ckpts = Layout(quick_out).glob(Layout(quick_out).checkpoint(model_id("*", "*", "*")))
     assert ckpts
     for ckpt in ckpts:
         meta = read_meta(ckpt)

@@ -114,8 +114,8 @@ def test_rules_derive_figure_and_leaderboard_formats_from_layout():
 
     smk = (REPO / "rules" / "report.smk").read_text()
     assert "**{fmt: figures(fmt) for fmt in layout.IMAGE_FORMATS}" in smk
-    assert 'tex=[str(layout.leaderboard_file(OUT, sc, "tex")) for sc in SCENARIOS]' in smk
-    assert "index=str(layout.report_index(OUT))" in smk
+    assert 'tex=[str(LAYOUT.leaderboard_file(sc, "tex")) for sc in SCENARIOS]' in smk
+    assert "index=str(LAYOUT.report_index())" in smk
     assert "for fmt in layout.LEADERBOARD_FORMATS" in smk
 
 
@@ -201,16 +201,40 @@ def test_glossary_covers_every_column_quantity_and_verdict(site):
     assert all(term in terms for entries in sections.values() for term, _ in entries)
     assert set(VERDICTS) | set(RECOVERY_VERDICTS) | set(METRICS) | set(ATTACKS.names()) <= terms
     assert {t.split(" (")[0] for t in terms} >= {n.replace("{ds}", "<set>") for n, _, _ in HEADLINES}
+    from unlearnbench.report.figures import FIGURES
+
+    assert set(FIGURES.names()) <= terms and dict(sections["Figures (registered)"])["knn"].startswith(
+        FIGURES["knn"].title)
 
 
-def test_a_quantity_without_a_glossary_line_fails(monkeypatch):
-    from unlearnbench import aggregate
+def test_a_quantity_without_a_glossary_line_fails():
+    from unlearnbench.headlines import Headline
     from unlearnbench.report import glossary
 
-    monkeypatch.setattr(glossary, "HEADLINES", [*aggregate.HEADLINES, ("new_metric_{ds}", "repr", {})])
-    with pytest.raises(KeyError):
+    with pytest.raises(ValueError, match="glossary line"):
+        Headline("new_metric_{ds}", "repr", " ", {"metric": "new"})
+    with pytest.raises(ValueError, match="group"):
+        Headline("new_metric", "logits", "a line", {"metric": "new"})
+    with pytest.raises(KeyError, match="not defined"):
         glossary.quantity_help("new_metric_far")
-    with pytest.raises(KeyError):
-        glossary.glossary()
     with pytest.raises(KeyError, match="not defined"):
         glossary.column_help("never_heard_of")
+    # an exact name wins over a {ds} pattern: knn_forget_test is not the downstream set "forget_test"
+    assert glossary.quantity_help("knn_forget_test").startswith("k-NN accuracy of forget-test queries")
+
+
+def test_leaderboard_latex_and_reasons_derive_from_the_headline_table():
+    from unlearnbench.aggregate import DERIVED, HEADLINES, QUANTITY_HELP, RECOVERY
+    from unlearnbench.headlines import HEADLINE_TABLE
+    from unlearnbench.report.leaderboard import QUANTITIES, SECOND_OPINIONS, quantities
+    from unlearnbench.report.recovery import LABELS as RECOVERY_LABELS
+    from unlearnbench.report.verdicts import LABELS
+
+    shown = [h for h in HEADLINE_TABLE if h.header]
+    assert QUANTITIES == [(h.name, h.header) for h in shown]
+    assert [q for q, _ in quantities(["a", "b"])][8:10] == ["knn_a", "knn_b"]  # {ds} expands in place
+    assert [c for c in TEX_COLUMNS[3:-1]] == [h.name for h in HEADLINE_TABLE if h.paper and h.name != "harmonic"]
+    assert {n for n, _, _ in HEADLINES} | set(DERIVED) == set(QUANTITY_HELP) == {h.name for h in HEADLINE_TABLE}
+    assert RECOVERY == ("proto_forget_test", "fewshot_auc", "retain_relearn_auc")
+    assert RECOVERY_LABELS["retain_relearn_auc"] == "retain-only relearn AUC" and LABELS["cka_to_original"] == "CKA to original"
+    assert [q for q, _ in SECOND_OPINIONS] == ["procrustes_to_original", "mknn_to_original"]

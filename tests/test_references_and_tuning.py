@@ -9,11 +9,12 @@ import pytest
 import yaml
 
 from conftest import REPO, job_counts, snakemake
+from unlearnbench.layout import Layout
 from unlearnbench.report import layout
 
 
 def _sidecar(out, model):
-    return json.loads((out / "models" / f"{model}.safetensors.json").read_text())
+    return json.loads(Layout(out).checkpoint_meta(model).read_text())
 
 
 def test_reference_seeds_are_independent_of_the_originals(quick_out):
@@ -65,12 +66,12 @@ def test_tuning_never_reads_the_test_split(quick_out, tmp_path):
 
     spec = {"algorithm": "gradient_ascent", "epochs": 1, "grid": {"lr": [0.0001, 0.003]}}
     poisoned = tmp_path / "poisoned.npz"
-    _poisoned_copy(quick_out / "data" / "upstream.npz", poisoned)
-    records = [tune_method("ga", spec, quick_out / "models" / "original.safetensors",
-                           quick_out / "models" / "retrain" / "random1" / "seed0.safetensors", npz,
-                           quick_out / "forget_sets" / "random1.json", tmp_path / f"{i}.json", seed=0, threads=2,
+    _poisoned_copy(Layout(quick_out).data_files("upstream")["npz"], poisoned)
+    records = [tune_method("ga", spec, Layout(quick_out).checkpoint("original"),
+                           Layout(quick_out).run_checkpoint("random1", 0, "retrain"), npz,
+                           Layout(quick_out).forget_set("random1"), tmp_path / f"{i}.json", seed=0, threads=2,
                            device="cpu")
-               for i, npz in enumerate([quick_out / "data" / "upstream.npz", poisoned])]
+               for i, npz in enumerate([Layout(quick_out).data_files("upstream")["npz"], poisoned])]
     assert records[0]["scores"] == records[1]["scores"] and records[0]["chosen"] == records[1]["chosen"]
     assert records[0]["accuracies"] == records[1]["accuracies"]
 
@@ -84,19 +85,20 @@ def test_the_first_seed_adopts_the_tuned_run_with_the_weights_a_fresh_run_gives(
     from unlearnbench.unlearning import run_unlearning
 
     q, scenario = quick_out, "random1"
-    adopted = q / "models" / "unlearn" / scenario / "seed0" / "ga.safetensors"
+    paths = Layout(q)
+    adopted = paths.run_checkpoint(scenario, 0, "ga")
     assert read_meta(adopted)["adopted_from_tune"] is True
     spec = yaml.safe_load((q.parents[1] / "configs" / "quick.yaml").read_text())["methods"]["ga"]
-    args = ("ga", spec, q / "models" / "original.safetensors", q / "data" / "upstream.npz", q / "data" / "upstream.json",
-            q / "forget_sets" / f"{scenario}.json")
-    kw = dict(seed=0, threads=2, device="cpu", tuning_json=q / "tuning" / scenario / "ga.json", monitor_images=256)
+    data = paths.data_files("upstream")
+    args = ("ga", spec, paths.checkpoint("original"), data["npz"], data["meta"], paths.forget_set(scenario))
+    kw = dict(seed=0, threads=2, device="cpu", tuning_json=paths.tuning_record(scenario, "ga"), monitor_images=256)
     run_unlearning(*args, tmp_path / "fresh.safetensors", **kw)
     fresh, kept = load_file(tmp_path / "fresh.safetensors"), load_file(adopted)
     assert fresh.keys() == kept.keys() and all(np.array_equal(fresh[k], kept[k]) for k in fresh)
     assert "adopted_from_tune" not in read_meta(tmp_path / "fresh.safetensors")
     with pytest.raises(ValueError, match="is not this job's"):
         run_unlearning(*args, tmp_path / "other.safetensors", **{**kw, "seed": 1},
-                       tuned_ckpt=q / "tuning" / scenario / "ga.safetensors")
+                       tuned_ckpt=paths.tuned_checkpoint(scenario, "ga"))
 
 
 def test_changing_one_grid_point_reruns_only_that_branch(quick_run, tmp_path):
@@ -129,8 +131,8 @@ def test_bad_grids_are_rejected_before_any_job(grid, message):
 def test_validation_split_is_carved_from_training_data(quick_out):
     from unlearnbench.data import load_prepared
 
-    ds = load_prepared(quick_out / "data" / "upstream.npz")
-    meta = json.loads((quick_out / "data" / "upstream.json").read_text())
+    ds = load_prepared(Layout(quick_out).data_files("upstream")["npz"])
+    meta = json.loads((Layout(quick_out).data_files("upstream")["meta"]).read_text())
     assert meta["n_val"] == len(ds.y_val) == 6 * 12 and meta["n_train"] == len(ds.y_train) == 6 * 48
     assert np.bincount(ds.y_val).tolist() == [12] * 6
     # no validation image is also a training image
@@ -150,8 +152,8 @@ def test_monitoring_subsample_never_changes_the_model(quick_out, tmp_path):
     outs = {}
     for cap in (3, None):
         outs[cap] = tmp_path / f"ga_{cap}.safetensors"
-        run_unlearning("ga", spec, quick_out / "models" / "original.safetensors", quick_out / "data" / "upstream.npz",
-                       quick_out / "data" / "upstream.json", quick_out / "forget_sets" / "random1.json", outs[cap],
+        run_unlearning("ga", spec, Layout(quick_out).checkpoint("original"), Layout(quick_out).data_files("upstream")["npz"],
+                       Layout(quick_out).data_files("upstream")["meta"], Layout(quick_out).forget_set("random1"), outs[cap],
                        seed=0, threads=2, device="cpu", monitor_images=cap)
     a, b = load_file(str(outs[3])), load_file(str(outs[None]))
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)

@@ -1,11 +1,12 @@
 """Generic contracts of every registry (:mod:`unlearnbench.registry`), run over ``names()`` of each — methods,
-metrics, recovery attacks, dataset adapters and scenario kinds — so a new component is tested the moment it
-registers: it creates with its defaults (or, where a parameter is required, with its entry in
-:data:`FIXTURES`, and without it the error names that key), its description is complete, a bad value of any
-constrained parameter is an error naming the key, and a second registration under its name fails."""
+metrics, recovery attacks, dataset adapters and scenario kinds (report figures: their own tests at the end) — so a
+new component is tested the moment it registers: it creates with its defaults (or, where a parameter is required,
+with its entry in :data:`FIXTURES`, and without it the error names that key), its description is complete, a bad
+value of any constrained parameter is an error naming the key, and a second registration under its name fails."""
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import pytest
 
@@ -136,3 +137,108 @@ def test_schema_blocks_follow_the_registries():
     assert items["kind"]["enum"] == registry("scenario-kinds").names()
     assert {k for keys in scenario_keys().values() for k in keys} <= set(items)
     assert schema["$defs"]["dataset"]["properties"]["type"]["enum"] == registry("datasets").names()
+
+
+# ------------------------------------------------------------------------------------------- report figures
+# Every registered figure (unlearnbench.report.figures: one module each) is tested here as it registers: it
+# writes exactly the files it declares on a small report, explains itself (title, glossary line, docstring),
+# and its module is in the plots job's code hash and in no other report job's.
+from unlearnbench.report.figures import FIGURES  # noqa: E402
+
+FIGURE_NAMES = FIGURES.names()
+
+
+@pytest.fixture(scope="module")
+def figure_inputs(tmp_path_factory):
+    from test_report import report_data
+    from unlearnbench.report.figures.base import FigureInputs
+
+    data, _ = report_data(tmp_path_factory.mktemp("figure-report"))
+    return FigureInputs(data)
+
+
+@pytest.mark.parametrize("name", FIGURE_NAMES)
+def test_a_figure_writes_exactly_the_files_it_declares(name, figure_inputs, tmp_path):
+    from unlearnbench.report.figures.base import write_figure
+
+    spec = FIGURES[name]
+    written = write_figure(spec, figure_inputs, tmp_path)
+    declared = spec.files(tmp_path, figure_inputs.data.scenarios)
+    assert sorted(written) == sorted(declared) and len(declared) == len(set(declared))
+    on_disk = {p for p in tmp_path.rglob("*") if p.is_file()}
+    assert on_disk == set(declared) and all(p.stat().st_size > 0 for p in on_disk)
+    per_figure = 1 if spec.scope == "experiment" else len(figure_inputs.data.scenarios)
+    assert len(declared) == per_figure * 3  # PNG, SVG, PDF
+
+
+@pytest.mark.parametrize("name", FIGURE_NAMES)
+def test_a_figure_explains_itself_on_the_landing_page(name):
+    from unlearnbench.report.figures import SCOPES, declarations, figure_modules
+    from unlearnbench.report.glossary import glossary
+
+    spec, d = FIGURES[name], FIGURES.describe(name)
+    assert spec.name == name and spec.scope in SCOPES and spec.title.strip() and spec.glossary.strip()
+    assert d.summary and d.facts["module"] == spec.draw.__module__ in figure_modules()
+    assert d.facts["files"].startswith(f"plots/{name}")
+    assert dict(glossary()["Figures (registered)"])[name].startswith(f"{spec.title}: {spec.glossary}")
+    assert declarations()[name] == spec.declaration()
+
+
+def test_only_the_plots_job_hashes_the_figure_modules():
+    from unlearnbench.attacks import attack_modules
+    from unlearnbench.codegraph import import_closure, script_entries
+    from unlearnbench.report.figures import figure_modules
+    from unlearnbench.scenario_kinds import kind_modules
+
+    scripts = Path(__file__).resolve().parents[1] / "workflow_scripts"
+
+    def closure(script, *entries):
+        return import_closure([*script_entries(scripts / f"{script}.py"), *entries])
+
+    figures = set(figure_modules())
+    plots = closure("report_plots", *kind_modules(), *figures)
+    assert figures <= plots and {"unlearnbench.report.plot_maps", "unlearnbench.report.plot_recovery"} <= plots
+    leaderboard = closure("report_leaderboard", *attack_modules("features"), *attack_modules("model"), *kind_modules())
+    exports = closure("report_exports", *kind_modules())
+    assert "unlearnbench.report.figures" in leaderboard  # the registry itself: the landing page lists it
+    assert not figures & (leaderboard | exports)
+    assert not {"unlearnbench.report.plots", "unlearnbench.report.plot_maps"} & (leaderboard | exports)
+    smk = (scripts.parent / "rules" / "report.smk").read_text()
+    assert "*report_figures.figure_modules()" in smk and "figures=as_json(report_figures.declarations())" in smk
+
+
+def test_a_figure_is_refused_without_its_declaration():
+    from unlearnbench.report.figures import register_figure
+
+    before = dict(FIGURES.items())
+    with pytest.raises(ValueError, match="scope"):
+        register_figure("bad_scope", title="t", glossary="g", scope="everywhere")(lambda inputs, sc: None)
+    with pytest.raises(ValueError, match="glossary line"):
+        register_figure("no_line", title="t", glossary=" ", scope="scenario")(lambda inputs, sc: None)
+    with pytest.raises(ValueError, match="already registered"):
+        register_figure("knn", title="t", glossary="g", scope="experiment")(lambda inputs, sc: None)
+    assert dict(FIGURES.items()) == before
+
+
+def test_a_new_figure_is_drawn_listed_and_linked(figure_inputs, tmp_path, monkeypatch):
+    """One registration is all a figure needs: the report draws it, the landing page links and explains it."""
+    from unlearnbench.report import layout
+    from unlearnbench.report.figbase import new_figure
+    from unlearnbench.report.figures import FigureSpec, figure_files, write_figures
+    from unlearnbench.report.index import links, render_index
+
+    def draw(inputs, scenario):
+        """Number of methods per scenario (a toy figure)."""
+        fig = new_figure(3, 2)
+        fig.subplots().bar([0], [len(inputs.methods)])
+        return fig
+
+    spec = FigureSpec("method_count", "Methods per scenario", "how many methods ran", "scenario", draw)
+    monkeypatch.setitem(FIGURES._entries, "method_count", spec)
+    written = write_figures(figure_inputs.data, tmp_path)
+    mine = spec.files(tmp_path, figure_inputs.data.scenarios)
+    assert set(mine) <= set(written) == set(figure_files(tmp_path, figure_inputs.data.scenarios))
+    assert set(mine) <= set(links(figure_inputs.data, tmp_path))
+    page = render_index(figure_inputs.data, tmp_path)
+    assert "Methods per scenario — cls" in page and "how many methods ran" in page
+    assert layout.plot_file(tmp_path, "method_count", "pdf", "smp").is_file()

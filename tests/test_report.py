@@ -202,8 +202,12 @@ def test_every_plot_and_export_is_written(tmp_path):
 
     data, summary = report_data(tmp_path)
     written = write_plots(data, tmp_path) + write_exports(data, tmp_path)
-    expected = {layout.plot_file(tmp_path, n, f) for n in layout.OVERVIEW_PLOTS for f in layout.IMAGE_FORMATS}
-    expected |= {layout.plot_file(tmp_path, n, f, sc) for n in layout.SCENARIO_PLOTS for sc in ("cls", "smp")
+    from unlearnbench.report.figures import ordered
+
+    experiment, per_scenario = ({s.name for s in ordered(scope)} for scope in ("experiment", "scenario"))
+    assert {"logit_vs_repr", "knn", "probe"} <= experiment and {"cka_layers", "curves", "relearn"} <= per_scenario
+    expected = {layout.plot_file(tmp_path, n, f) for n in experiment for f in layout.IMAGE_FORMATS}
+    expected |= {layout.plot_file(tmp_path, n, f, sc) for n in per_scenario for sc in ("cls", "smp")
                  for f in layout.IMAGE_FORMATS}
     expected |= {layout.plot_table(tmp_path, n) for n in layout.PLOT_TABLES} | {layout.metrics_json(tmp_path)}
     assert set(written) == expected and all(p.stat().st_size > 0 for p in expected)
@@ -229,7 +233,7 @@ def test_report_builds_on_quick_config(quick_run, quick_out, capsys):
     for name in ["leaderboard/random1.html", "plots/logit_vs_repr.png", "plots/cka_layers_samples30.png",
                  "upstream_samples.png"]:
         assert name in html, name
-    board = pd.read_csv(quick_out / "report" / "leaderboard.csv")
+    board = pd.read_csv(layout.combined_leaderboard(quick_out))
     summary = pd.read_parquet(layout.summary_table(quick_out))
     check = summary.merge(board.melt(id_vars=["scenario", "method"], var_name="quantity", value_name="board"),
                           on=["scenario", "method", "quantity"])

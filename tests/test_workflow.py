@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from conftest import REPO, copy_workflow, job_counts, snakemake
+from unlearnbench.layout import Layout
 
 CONFIGS = ["config.yaml"] + sorted(f"configs/{p.name}" for p in (REPO / "configs").glob("*.yaml")
                                    if p.name != "schema.yaml")
@@ -42,16 +43,17 @@ def test_bad_config_stops_before_any_job_without_traceback(workdir, tmp_path):
 
 
 def test_quick_run_produces_every_artifact(quick_out):
-    for rel in ["data/upstream.npz", "data/upstream_samples.png", "data/similar.json", "models/original.safetensors",
-                "models/original.safetensors.json", "forget_sets/top1_similar.json",
-                "forget_sets/top1_similar_ranking.csv", "models/retrain/random1/seed0.safetensors",
-                "benchmarks/train_original.tsv"]:
-        assert (quick_out / rel).is_file(), rel
-    meta = json.loads((quick_out / "models/original.safetensors.json").read_text())
+    paths = Layout(quick_out)
+    for path in [paths.data_files("upstream")["npz"], paths.data_sheet("upstream"), paths.data_files("similar")["meta"],
+                 paths.checkpoint("original"), paths.checkpoint_meta("original"), paths.forget_set("top1_similar"),
+                 paths.forget_ranking("top1_similar"), paths.run_checkpoint("random1", 0, "retrain"),
+                 paths.benchmark("train_original")]:
+        assert path.is_file(), path
+    meta = json.loads(paths.checkpoint_meta("original").read_text())
     assert meta["arch"] == "cifar_resnet8" and meta["status"] == "ok" and len(meta["curve"]) == 2
-    assert meta["data_hash"] == json.loads((quick_out / "data/upstream.json").read_text())["data_hash"]
-    retrain = json.loads((quick_out / "models/retrain/random1/seed0.safetensors.json").read_text())
-    forget = json.loads((quick_out / "forget_sets/random1.json").read_text())
+    assert meta["data_hash"] == json.loads(paths.data_files("upstream")["meta"].read_text())["data_hash"]
+    retrain = json.loads(paths.run_sidecar("random1", 0, "retrain").read_text())
+    forget = json.loads(paths.forget_set("random1").read_text())
     fit = 60 - 12  # tuning carves 20 % of each class's training images into the validation split
     assert retrain["forget_hash"] == forget["forget_hash"] and retrain["n_train"] == 6 * fit - fit
     assert not list(quick_out.rglob(".*.tmp*")), "temporary files left behind"

@@ -2,7 +2,8 @@
 
 Derived quantities (never stored in the raw results, only here):
 
-* Headline metrics (:data:`HEADLINES`), each a selection of raw rows, grouped as *logit* metrics
+* Headline metrics (:data:`HEADLINES`, declared with every other quantity in :mod:`unlearnbench.headlines`),
+  each a selection of raw rows, grouped as *logit* metrics
   (accuracies on the four splits, MIA) or *representation* metrics (pre-logit linear CKA to the original
   and to the retrained model on forget-train, downstream k-NN accuracy, forget-test k-NN against a train
   bank, linear-probe recovery on forget-test).
@@ -48,86 +49,22 @@ import pandas as pd
 from scipy import stats
 
 from unlearnbench.atomic import atomic_path
+from unlearnbench.headlines import CKA_HEADLINE, HEADLINE_TABLE, PRE  # noqa: F401 (PRE: re-exported)
 from unlearnbench.results import read_results, write_results
 
-PRE = "pre_logits"
-#: variant placeholder of the CKA headlines: resolved per scenario by :func:`cka_estimator`
-CKA_HEADLINE = "headline"
-CKA_ESTIMATORS = ("biased", "debiased")
 #: the biased CKA's null value d/(n + d) above which the headline switches to the debiased estimator
 MAX_BIASED_NULL = 0.05
-#: (name, group, selector on raw rows); `{ds}` expands to every downstream eval set
-HEADLINES: list[tuple[str, str, dict[str, str]]] = [
-    ("forget_train_acc", "logit", {"metric": "accuracy", "split": "forget_train"}),
-    ("retain_train_acc", "logit", {"metric": "accuracy", "split": "retain_train"}),
-    ("forget_test_acc", "logit", {"metric": "accuracy", "split": "forget_test"}),
-    ("retain_test_acc", "logit", {"metric": "accuracy", "split": "retain_test"}),
-    ("mia_svc", "logit", {"metric": "mia", "variant": "svc", "split": "forget_train"}),
-    ("mia_loss_auc", "logit", {"metric": "mia", "variant": "loss_threshold"}),
-    ("cka_to_original", "repr", {"metric": "cka", "variant": CKA_HEADLINE, "layer": PRE, "reference": "original",
-                                 "split": "forget_train"}),
-    ("cka_to_retrain", "repr", {"metric": "cka", "variant": CKA_HEADLINE, "layer": PRE, "reference": "retrain",
-                                "split": "forget_train"}),
-    ("knn_{ds}", "repr", {"metric": "knn", "variant": "prelogit", "layer": PRE, "split": "all"}),
-    ("knn_forget_test", "repr", {"metric": "knn", "variant": "prelogit", "layer": PRE, "split": "forget_test_vs_bank"}),
-    ("probe_forget_test", "repr", {"metric": "probe", "layer": PRE, "split": "forget_test"}),
-    # a second opinion on CKA (not part of the gaps): orthogonal Procrustes similarity and mutual k-NN alignment
-    ("procrustes_to_original", "similarity", {"metric": "procrustes", "variant": "similarity", "layer": PRE,
-                                              "reference": "original", "split": "forget_train"}),
-    ("mknn_to_original", "similarity", {"metric": "mutual_knn", "layer": PRE, "reference": "original",
-                                        "split": "forget_train"}),
-    # recovery attacks (unlearnbench.attacks): how much of the forgotten accuracy comes back, and how fast
-    ("proto_forget_test", "recovery", {"metric": "relearn", "variant": "prototype_relearn", "split": "forget_test"}),
-    ("fewshot_auc", "recovery", {"metric": "relearn_auc", "variant": "fewshot_relearn"}),
-    ("retain_relearn_auc", "recovery", {"metric": "relearn_auc", "variant": "retain_relearn"}),
-    ("fewshot_steps", "recovery", {"metric": "relearn_steps", "variant": "fewshot_relearn"}),
-]
+CKA_ESTIMATORS = ("biased", "debiased")
+# every quantity is declared once in unlearnbench.headlines; these views are what the summary reads
+#: (name, group, selector on raw rows) of the selected quantities; `{ds}` expands to every downstream eval set
+HEADLINES: list[tuple[str, str, dict[str, str]]] = [(h.name, h.group, dict(h.select)) for h in HEADLINE_TABLE
+                                                    if h.select is not None]
 #: recovery headlines compared with the retrained control by the ``recoverable`` verdict (higher = recovers more)
-RECOVERY = ("proto_forget_test", "fewshot_auc", "retain_relearn_auc")
+RECOVERY = tuple(h.name for h in HEADLINE_TABLE if h.recovery_verdict)
 #: quantities :func:`per_seed_summary` derives from the headlines (group ``derived``)
-DERIVED = ("gap_logit", "gap_repr", "harmonic", "anamnesis")
-#: one line per summary quantity (every :data:`HEADLINES` name and :data:`DERIVED`; ``{ds}`` is a downstream
-#: set): the glossary of the report's landing page. tests/test_paper_output.py fails on a quantity without one.
-QUANTITY_HELP: dict[str, str] = {
-    "forget_train_acc": "top-1 accuracy on the forget set's training images",
-    "retain_train_acc": "top-1 accuracy on the retain set's training images",
-    "forget_test_acc": "top-1 accuracy on test images of the forgotten classes (class forgetting only)",
-    "retain_test_acc": "top-1 accuracy on test images of the other classes: the utility that must be kept",
-    "mia_svc": "SalUn's MIA-efficacy: fraction of forget-train images an SVC on confidence / entropy features "
-               "calls non-members (higher = the forget set looks unseen)",
-    "mia_loss_auc": "AUC of the loss-threshold membership attack, forget-train vs. unseen images "
-                    "(≈ 0.5 = indistinguishable)",
-    "cka_to_original": "linear CKA of the pre-logit features to the original model's on forget-train "
-                       "(1 = representation unchanged; estimator in the summary's `estimator` column)",
-    "cka_to_retrain": "linear CKA of the pre-logit features to the retrained model's on forget-train "
-                      "(1 = the gold standard's representation)",
-    "knn_{ds}": "k-NN transfer accuracy (k = 5, cosine, pre-logit features) on the downstream set {ds}: "
-                "below both references = features damaged",
-    "knn_forget_test": "k-NN accuracy of forget-test queries against a retain-train + forget-train bank "
-                       "(high = the forgotten classes still cluster)",
-    "probe_forget_test": "linear-probe recovery: a fresh linear classifier on frozen pre-logit features of all "
-                         "classes, scored on forget-test (high = still linearly decodable)",
-    "procrustes_to_original": "orthogonal Procrustes similarity to the original (pre-logits, forget-train): a "
-                              "second opinion on CKA, outside the gaps",
-    "mknn_to_original": "mutual k-NN alignment (k = 10) to the original (pre-logits, forget-train): a second "
-                        "opinion on CKA, outside the gaps",
-    "proto_forget_test": "forget-test accuracy after the prototype attack (the class's head row overwritten by "
-                         "the mean feature of a few of its images; higher = recovers more)",
-    "fewshot_auc": "area under the few-shot relearning curve: mean forget accuracy over a few fine-tuning steps "
-                   "on a few forget images per class (higher = comes back faster)",
-    "retain_relearn_auc": "area under the retain-only relearning curve: mean forget accuracy while fine-tuning "
-                          "on retain images only (higher = comes back without seeing it)",
-    "fewshot_steps": "few-shot relearn time: first step reaching the target fraction of the original's forget "
-                     "accuracy (censored at the step budget)",
-    "gap_logit": "mean |m − retrain| over the logit headlines (accuracies, MIA); 0 = indistinguishable from "
-                 "retrain",
-    "gap_repr": "mean |m − retrain| over the representation headlines (CKA, k-NN, probe); 0 = indistinguishable "
-                "from retrain",
-    "harmonic": "harmonic mean of 1 − gap_logit and 1 − gap_repr: high only when both the logits and the "
-                "representations match the retrained model",
-    "anamnesis": "Anamnesis Index: few-shot relearn time over the retrained model's (< 1 = the class comes back "
-                 "faster than learning it from scratch)",
-}
+DERIVED = tuple(h.name for h in HEADLINE_TABLE if h.select is None)
+#: one line per summary quantity (``{ds}`` is a downstream set): the glossary of the report's landing page
+QUANTITY_HELP: dict[str, str] = {h.name: h.help for h in HEADLINE_TABLE}
 #: one line per column of ``summary.parquet`` (:func:`summarise_seeds`), for the glossary
 SUMMARY_COLUMN_HELP: dict[str, str] = {
     "scenario": "forget scenario (a `scenarios[].name` of the config)",

@@ -5,7 +5,8 @@
     exp.summary.query("quantity == 'cka_to_original'")     # means over seeds with their noise
     exp.board("random2")[["method", "verdict", "harmonic"]] # one scenario's leaderboard
 
-What :class:`Experiment` holds (file names from :mod:`unlearnbench.report.layout`; nothing is recomputed):
+What :class:`Experiment` holds (paths from :class:`unlearnbench.layout.Layout`, the workflow's own; nothing is
+recomputed):
 
 * ``results`` — every result row: the per-job Parquet dataset ``results/`` read with
   ``pandas.read_parquet`` (schema :data:`unlearnbench.results.SCHEMA`; provenance columns included);
@@ -35,7 +36,7 @@ from typing import Any
 
 import pandas as pd
 
-from unlearnbench.report import layout
+from unlearnbench.layout import RESULTS_DIR, Layout, model_id
 
 __all__ = ["Experiment", "NotAnExperimentError", "is_experiment", "load"]
 
@@ -84,9 +85,9 @@ def _parquet_files(folder: Path) -> list[Path]:
 
 def is_experiment(out: str | Path) -> bool:
     """Whether ``out`` holds a results dataset or a summary (what :func:`load` needs)."""
-    out = Path(out)
-    return bool(_parquet_files(layout.results_dir(out))) or layout.summary_table(out).is_file() \
-        or layout.results_table(out).is_file()
+    paths = Layout(out)
+    return bool(_parquet_files(paths.results_dir())) or paths.summary_table().is_file() \
+        or paths.results_table().is_file()
 
 
 def check_experiment(out: str | Path) -> Path:
@@ -102,16 +103,16 @@ def check_experiment(out: str | Path) -> Path:
              if p.is_dir() and is_experiment(p)]
     hint = (f"; experiment folders under it: {', '.join(str(p) for p in below)}" if below else
             "; run the workflow first (`make run` or `unlearnbench run`)")
+    summary = Layout(out).summary_table().relative_to(out).as_posix()
     raise NotAnExperimentError(f"{out} is not an unlearnbench experiment folder: it has neither "
-                               f"{layout.RESULTS_DIR}/ (per-job Parquet results) nor "
-                               f"{layout.SUMMARY_DIR}/summary.parquet{hint}")
+                               f"{RESULTS_DIR}/ (per-job Parquet results) nor {summary}{hint}")
 
 
-def _read_results(out: Path) -> pd.DataFrame:
-    if _parquet_files(layout.results_dir(out)):
-        return pd.read_parquet(layout.results_dir(out))
-    if layout.results_table(out).is_file():
-        return pd.read_parquet(layout.results_table(out))
+def _read_results(paths: Layout) -> pd.DataFrame:
+    if _parquet_files(paths.results_dir()):
+        return pd.read_parquet(paths.results_dir())
+    if paths.results_table().is_file():
+        return pd.read_parquet(paths.results_table())
     from unlearnbench.results import COLUMNS
 
     return pd.DataFrame(columns=list(COLUMNS))
@@ -125,14 +126,14 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _runs(out: Path, results: pd.DataFrame) -> pd.DataFrame:
+def _runs(paths: Layout, results: pd.DataFrame) -> pd.DataFrame:
     from unlearnbench.report.sources import load_runs, read_sidecar
 
     keys = results[["scenario", "seed", "method"]].drop_duplicates()
-    sidecars = {(r.scenario, int(r.seed), r.method): layout.sidecar(out, r.scenario, int(r.seed), r.method)
+    sidecars = {(r.scenario, int(r.seed), r.method): paths.run_sidecar(r.scenario, int(r.seed), r.method)
                 for r in keys.itertuples()}
     runs, _ = load_runs(sidecars)
-    runs["model"] = [layout.model_id(r.scenario, r.seed, r.method) for r in runs.itertuples()]
+    runs["model"] = [model_id(r.scenario, r.seed, r.method) for r in runs.itertuples()]
     runs["config_hash"] = [(read_sidecar(sidecars[(r.scenario, r.seed, r.method)]) or {}).get("config_hash")
                            for r in runs.itertuples()]
     return runs.sort_values(["scenario", "seed", "method"]).reset_index(drop=True)
@@ -142,22 +143,30 @@ def _unique(frame: pd.DataFrame, column: str) -> list:
     return sorted({v for v in frame[column].dropna().tolist()}) if column in frame else []
 
 
-def _meta(out: Path, results: pd.DataFrame, summary: pd.DataFrame) -> dict[str, Any]:
-    original = _read_json(layout.sidecar(out, "", 0, "original"))
+def table_files(out: str | Path) -> dict[str, Path]:
+    """The files :func:`load` reads the tables from (``Experiment.meta["files"]``), by table."""
+    paths = Layout(out)
+    return {"results": paths.results_dir(), "summary": paths.summary_table(),
+            "leaderboard": paths.combined_leaderboard(), "index": paths.report_index()}
+
+
+def _meta(paths: Layout, results: pd.DataFrame, summary: pd.DataFrame) -> dict[str, Any]:
+    out = paths.out
+    original = _read_json(paths.checkpoint_meta(model_id(None, None, "original")))
     data = {}
-    for path in sorted((out / "data").glob("*.json")):
+    for path in paths.glob(paths.data_files("*")["meta"]):
         manifest = _read_json(path)
         data[path.stem] = {k: manifest[k] for k in ("data_hash", "num_classes", "n_train", "n_val", "n_test")
                            if k in manifest}
     scenarios = {}
-    for path in sorted((out / "forget_sets").glob("*.json")):
+    for path in paths.glob(paths.forget_set("*")):
         fs = _read_json(path)
         indices = fs.get("forget_indices")
         scenarios[fs.get("scenario", path.stem)] = {
             "kind": fs.get("kind"), "forget_hash": fs.get("forget_hash"), "forget_classes": fs.get("forget_classes"),
             "forget_class_names": fs.get("forget_class_names"), "n_forget_samples": len(indices) if indices else None}
     tuning: dict[str, dict[str, Any]] = {}
-    for path in sorted((out / "tuning").glob("*/*.json")):
+    for path in paths.glob(paths.tuning_record("*", "*")):
         tuning.setdefault(path.parent.name, {})[path.stem] = _read_json(path).get("chosen")
     frame = summary if len(summary) else results
     methods = ({sc: sorted(g["method"].unique()) for sc, g in frame.groupby("scenario")} if len(frame) else {})
@@ -172,18 +181,18 @@ def _meta(out: Path, results: pd.DataFrame, summary: pd.DataFrame) -> dict[str, 
         "scenarios": scenarios,
         "methods": methods,
         "tuning": tuning,
-        "files": {"results": str(layout.results_dir(out)), "summary": str(layout.summary_table(out)),
-                  "leaderboard": str(layout.combined_leaderboard(out)), "index": str(layout.report_index(out))},
+        "files": {name: str(path) for name, path in table_files(out).items()},
     }
 
 
 def load(out_dir: str | Path) -> Experiment:
     """The experiment in ``out_dir`` (``outputs/<experiment>``) as DataFrames; see the module docstring."""
     out = check_experiment(out_dir)
-    results = _read_results(out)
-    summary = pd.read_parquet(layout.summary_table(out)) if layout.summary_table(out).is_file() else pd.DataFrame(
+    paths = Layout(out)
+    results = _read_results(paths)
+    summary = pd.read_parquet(paths.summary_table()) if paths.summary_table().is_file() else pd.DataFrame(
         columns=["scenario", "method", "algorithm", "quantity", "group", "mean", "ci95", "n_seeds"])
-    board = layout.combined_leaderboard(out)
+    board = paths.combined_leaderboard()
     leaderboard = pd.read_csv(board) if board.is_file() else pd.DataFrame(columns=["scenario", "method", "verdict"])
-    return Experiment(out=out, results=results, summary=summary, leaderboard=leaderboard, runs=_runs(out, results),
-                      meta=_meta(out, results, summary))
+    return Experiment(out=out, results=results, summary=summary, leaderboard=leaderboard, runs=_runs(paths, results),
+                      meta=_meta(paths, results, summary))

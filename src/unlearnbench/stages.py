@@ -139,13 +139,13 @@ def report_leaderboard(summary: str | Path, results: str | Path | None, out: str
 
 def report_plots(summary: str | Path, results: str | Path | None, out: str | Path, *, sidecars: dict[str, str],
                  scenarios: dict[str, Any], verdicts: dict[str, Any]) -> None:
-    """Every figure of the report (PNG, SVG, PDF)."""
-    from unlearnbench.report.plots import write_plots
+    """Every registered figure of the report (PNG, SVG, PDF: :mod:`unlearnbench.report.figures`)."""
+    from unlearnbench.report.figures import write_figures
     from unlearnbench.workflow import phase
 
     data, rule = _report_inputs(summary, results, sidecars, scenarios, verdicts)
     with phase("compute"):
-        write_plots(data, out, rule)
+        write_figures(data, out, rule)
 
 
 def report_exports(summary: str | Path, results: str | Path | None, out: str | Path, *, sidecars: dict[str, str],

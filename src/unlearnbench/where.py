@@ -4,7 +4,8 @@ report are.
 ``make run`` calls it at the end. The config is read the way the workflow reads it — a ``--configfile``
 is a complete experiment that replaces ``config.yaml`` (``rules/common.smk``) — and validated (defaults
 filled in) to find
-``{output_root}/{experiment}``; file names come from :mod:`unlearnbench.report.layout`. Paths are printed
+``{output_root}/{experiment}``; paths come from its :class:`unlearnbench.layout.Layout`, the one the
+workflow's rules and :func:`unlearnbench.load` use. Paths are printed
 relative to the working directory, each marked when it does not exist yet.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from unlearnbench.config import ConfigError, load_yaml, validate_config
+from unlearnbench.layout import REPORT_HTML, Layout
 from unlearnbench.report import layout
 
 DEFAULT_CONFIG = "config.yaml"
@@ -34,20 +36,20 @@ def read_config(configfile: str | Path, workdir: str | Path = ".") -> dict[str, 
 def locations(cfg: dict[str, Any], workdir: str | Path = ".") -> list[tuple[str, Path, str]]:
     """(what, path, note) for the results dataset and summary, the leaderboards, figures, DVC metrics and the
     HTML report."""
-    out = Path(workdir) / cfg["output_root"] / cfg["experiment"]
+    paths = Layout.for_config(cfg, workdir)
     scenarios = [s["name"] for s in cfg.get("scenarios", [])]
     n_figures = len(layout.OVERVIEW_PLOTS) + len(layout.SCENARIO_PLOTS) * len(scenarios)
-    rows = [("results", layout.results_dir(out), "per-job Parquet files: pandas.read_parquet(<folder>) reads all rows"),
-            ("summary", layout.summary_table(out), f"per method over seeds; {layout.summary_csv(out).name} beside it"),
-            ("leaderboard", layout.combined_leaderboard(out), "all scenarios, numeric")]
+    rows = [("results", paths.results_dir(), "per-job Parquet files: pandas.read_parquet(<folder>) reads all rows"),
+            ("summary", paths.summary_table(), f"per method over seeds; {paths.summary_csv().name} beside it"),
+            ("leaderboard", paths.combined_leaderboard(), "all scenarios, numeric")]
     beside = "/".join(f".{fmt}" for fmt in layout.LEADERBOARD_FORMATS[1:])
-    rows += [("", layout.leaderboard_file(out, sc, "md"), f"scenario {sc}; {beside} beside it") for sc in scenarios]
-    rows += [("index", layout.report_index(out), "report landing page: every leaderboard and figure, glossary"),
-             ("plots", layout.plot_dir(out), f"{n_figures} figures as "
-                                             f"{' + '.join(f.upper() for f in layout.IMAGE_FORMATS)}, plot data as CSV"),
-             ("", layout.plot_file(out, "logit_vs_repr", "png"), "logit vs. representation map"),
-             ("metrics", layout.metrics_json(out), "dvc metrics"),
-             ("report", Path(workdir) / layout.REPORT_HTML, "make report")]
+    rows += [("", paths.leaderboard_file(sc, "md"), f"scenario {sc}; {beside} beside it") for sc in scenarios]
+    rows += [("index", paths.report_index(), "report landing page: every leaderboard and figure, glossary"),
+             ("plots", paths.plot_dir(), f"{n_figures} figures as "
+                                         f"{' + '.join(f.upper() for f in layout.IMAGE_FORMATS)}, plot data as CSV"),
+             ("", paths.plot_file("logit_vs_repr", "png"), "logit vs. representation map"),
+             ("metrics", paths.metrics_json(), "dvc metrics"),
+             ("report", Path(workdir) / REPORT_HTML, "make report")]
     return rows
 
 

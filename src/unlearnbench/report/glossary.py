@@ -4,22 +4,21 @@ Sections and their sources:
 
 * verdicts — :data:`~unlearnbench.report.verdicts.VERDICTS` with ``VERDICT_HELP``; recovery verdicts —
   :data:`~unlearnbench.report.recovery.RECOVERY_VERDICTS` with ``RECOVERY_HELP``;
-* summary quantities — every :data:`unlearnbench.aggregate.HEADLINES` name and
-  :data:`~unlearnbench.aggregate.DERIVED` with ``QUANTITY_HELP`` (and the leaderboard header where the
-  leaderboard shows it: ``leaderboard.QUANTITIES``);
+* summary quantities — every record of :data:`unlearnbench.headlines.HEADLINE_TABLE`: its glossary line and
+  its leaderboard header where the leaderboard shows it;
 * leaderboard columns — ``leaderboard.COLUMN_HELP``; summary columns — ``aggregate.SUMMARY_COLUMN_HELP``;
 * metrics and recovery attacks — the registries (:mod:`unlearnbench.describe`: name, parameters, the
-  docstring's first sentence).
+  docstring's first sentence); figures — :data:`unlearnbench.report.figures.FIGURES` (title, glossary line,
+  files).
 
-A definition without its line raises :class:`KeyError` here, so a new quantity, verdict or column that
-nobody explained fails the report tests (tests/test_paper_output.py) rather than shipping unexplained.
+A verdict or column without its line raises :class:`KeyError` here, and a quantity or figure cannot be
+declared without one, so nothing new ships unexplained (tests/test_paper_output.py, tests/test_registries.py).
 """
 from __future__ import annotations
 
-import re
-
-from unlearnbench.aggregate import DERIVED, HEADLINES, QUANTITY_HELP, SUMMARY_COLUMN_HELP
-from unlearnbench.report.leaderboard import COLUMN_HELP, QUANTITIES
+from unlearnbench.aggregate import SUMMARY_COLUMN_HELP
+from unlearnbench.headlines import HEADLINE_TABLE, match_quantity
+from unlearnbench.report.leaderboard import COLUMN_HELP
 from unlearnbench.report.recovery import RECOVERY_HELP, RECOVERY_VERDICTS
 from unlearnbench.report.verdicts import VERDICT_HELP, VERDICTS
 
@@ -27,22 +26,14 @@ CI_SUFFIX = "_ci95"
 
 
 def quantity_names() -> list[str]:
-    """Every summary quantity name pattern (``{ds}`` = a downstream set), in definition order."""
-    return [*(name for name, _, _ in HEADLINES), *DERIVED]
-
-
-def _pattern(name: str) -> re.Pattern:
-    return re.compile("^" + re.escape(name).replace(re.escape("{ds}"), "(?P<ds>.+)") + "$")
+    """Every summary quantity name pattern (``{ds}`` = a downstream set), in declaration order."""
+    return [h.name for h in HEADLINE_TABLE]
 
 
 def quantity_help(quantity: str) -> str:
-    """The glossary line of a summary quantity (a pattern's, with its downstream set filled in)."""
-    for name in quantity_names():
-        match = _pattern(name).match(quantity)
-        if match:
-            text = QUANTITY_HELP[name]  # KeyError: a quantity without its line
-            return text.format(ds=match.group("ds")) if "ds" in match.groupdict() else text
-    raise KeyError(f"summary quantity {quantity!r} is not defined (aggregate.HEADLINES / DERIVED)")
+    """The glossary line of a summary quantity (a pattern's, with its downstream set filled in); KeyError
+    when no record of :data:`~unlearnbench.headlines.HEADLINE_TABLE` declares it."""
+    return match_quantity(quantity).help_for(quantity)
 
 
 def column_help(column: str) -> str:
@@ -56,7 +47,15 @@ def column_help(column: str) -> str:
 
 def header_of(quantity: str) -> str | None:
     """The leaderboard header of a quantity (pattern), or None when the leaderboard does not show it."""
-    return dict(QUANTITIES).get(quantity)
+    return next((h.header for h in HEADLINE_TABLE if h.name == quantity), None)
+
+
+def figure_entries() -> list[tuple[str, str]]:
+    """(figure, title: glossary line + its files) of every registered report figure, in landing-page order."""
+    from unlearnbench.report.figures import ordered
+
+    return [(spec.name, f"{spec.title}: {spec.glossary}. Files: {spec.describe_facts()['files']}.")
+            for spec in ordered()]
 
 
 def glossary() -> dict[str, list[tuple[str, str]]]:
@@ -67,10 +66,10 @@ def glossary() -> dict[str, list[tuple[str, str]]]:
         return ", ".join(f"{p.name}={p.default!r}" for p in entry.params)
 
     quantities = []
-    for name in quantity_names():
-        header = header_of(name)
-        term = name.replace("{ds}", "<set>") + (f" (leaderboard: {header.replace('{ds}', '<set>')})" if header else "")
-        quantities.append((term, QUANTITY_HELP[name].replace("{ds}", "<set>")))
+    for h in HEADLINE_TABLE:
+        term = h.name.replace("{ds}", "<set>") + (f" (leaderboard: {h.header.replace('{ds}', '<set>')})"
+                                                  if h.header else "")
+        quantities.append((term, h.help.replace("{ds}", "<set>")))
     columns = [(col + (f" (shown as “{header}”)" if header else ""), text)
                for col, (header, text) in COLUMN_HELP.items()]
     columns.append((f"<quantity>{CI_SUFFIX}", "95 % CI half-width of the quantity (shown after “±”)"))
@@ -83,7 +82,8 @@ def glossary() -> dict[str, list[tuple[str, str]]]:
         "Metrics (registered)": [(e.name, f"{e.summary} Parameters: {params(e) or 'none'}.") for e in metric_entries()],
         "Recovery attacks (registered)": [(e.name, f"{e.summary} Kind: {e.facts['kind']}; forgetting: "
                                                    f"{e.facts['forgetting']}.") for e in attack_entries()],
+        "Figures (registered)": figure_entries(),
     }
 
 
-__all__ = ["column_help", "glossary", "header_of", "quantity_help", "quantity_names"]
+__all__ = ["column_help", "figure_entries", "glossary", "header_of", "quantity_help", "quantity_names"]

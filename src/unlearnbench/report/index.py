@@ -1,7 +1,7 @@
 """The report's landing page ``report/index.html``: links to every leaderboard (each format), the combined
-CSV, ``metrics.json``, every figure (each of :data:`layout.IMAGE_FORMATS`, plus its plot data) and the
-glossary (:mod:`unlearnbench.report.glossary`) of every verdict, summary quantity, leaderboard column,
-metric and recovery attack.
+CSV, ``metrics.json``, every registered figure (:mod:`unlearnbench.report.figures`: its title and files, each
+of :data:`layout.IMAGE_FORMATS`, plus its plot data) and the glossary (:mod:`unlearnbench.report.glossary`)
+of every verdict, summary quantity, leaderboard column, metric, recovery attack and figure.
 
 Written by the leaderboard job; links are relative to ``report/`` and built from
 :mod:`~unlearnbench.report.layout`, so they name exactly the files the workflow writes. One static page,
@@ -14,14 +14,10 @@ from pathlib import Path
 
 from unlearnbench.atomic import write_text
 from unlearnbench.report import layout
+from unlearnbench.report.figures import FigureSpec, figure_files, ordered
 from unlearnbench.report.sources import ReportData
 from unlearnbench.report.verdicts import DEFAULT_RULE, Rule
 
-#: a title per figure of :data:`layout.OVERVIEW_PLOTS` and :data:`layout.SCENARIO_PLOTS`
-FIGURE_TITLES = {"logit_vs_repr": "Logit vs. representation map", "knn": "Downstream k-NN transfer",
-                 "probe": "Linear-probe recovery", "cka_layers": "CKA per layer",
-                 "curves": "Training and unlearning curves", "relearn": "Relearning attacks",
-                 "layer_probe": "Probe recovery per layer"}
 STYLE = ("body{font-family:sans-serif;font-size:14px;margin:1.5em;max-width:70em}h2{margin-top:1.6em}"
          "table{border-collapse:collapse}th,td{padding:3px 10px;border-bottom:1px solid #ddd;text-align:left;"
          "vertical-align:top}th{background:#f3f3f3}dt{font-weight:bold;margin-top:.5em}dd{margin-left:1.5em}"
@@ -40,18 +36,16 @@ def links(data: ReportData, out: str | Path) -> list[Path]:
     """Every file the page links to (absolute under ``out``)."""
     paths = [layout.combined_leaderboard(out), layout.metrics_json(out)]
     paths += [layout.leaderboard_file(out, sc, fmt) for sc in data.scenarios for fmt in layout.LEADERBOARD_FORMATS]
-    figures = [(name, None) for name in layout.OVERVIEW_PLOTS]
-    figures += [(name, sc) for name in layout.SCENARIO_PLOTS for sc in data.scenarios]
-    paths += [layout.plot_file(out, name, fmt, sc) for name, sc in figures for fmt in layout.IMAGE_FORMATS]
+    paths += figure_files(out, data.scenarios)
     return paths + [layout.plot_table(out, name) for name in layout.PLOT_TABLES]
 
 
-def _figure_row(out, name: str, scenario: str | None) -> str:
-    title = FIGURE_TITLES.get(name, name) + (f" — {scenario}" if scenario else "")
-    files = " · ".join(_link(out, layout.plot_file(out, name, fmt, scenario), fmt.upper())
+def _figure_row(out, spec: FigureSpec, scenario: str | None) -> str:
+    title = spec.title + (f" — {scenario}" if scenario else "")
+    files = " · ".join(_link(out, layout.plot_file(out, spec.name, fmt, scenario), fmt.upper())
                        for fmt in layout.IMAGE_FORMATS)
-    table = (f" · {_link(out, layout.plot_table(out, name), 'data (CSV)')}"
-             if name in layout.PLOT_TABLES and scenario is None else "")
+    table = (f" · {_link(out, layout.plot_table(out, spec.name), 'data (CSV)')}"
+             if spec.name in layout.PLOT_TABLES and scenario is None else "")
     return f"<tr><td>{html.escape(title)}</td><td>{files}{table}</td></tr>"
 
 
@@ -76,10 +70,11 @@ def render_index(data: ReportData, out: str | Path, rule: Rule = DEFAULT_RULE) -
     parts.append(f"<p>All scenarios: {_link(out, layout.combined_leaderboard(out), 'leaderboard.csv')} (numeric) · "
                  f"{_link(out, layout.metrics_json(out), 'metrics.json')} (dvc metrics)</p>")
     parts += ["<h2>Figures</h2>", "<table><tr><th>figure</th><th>files</th></tr>"]
-    parts += [_figure_row(out, fig, None) for fig in layout.OVERVIEW_PLOTS]
-    parts += [_figure_row(out, fig, sc) for sc in data.scenarios for fig in layout.SCENARIO_PLOTS]
+    parts += [_figure_row(out, spec, None) for spec in ordered("experiment")]
+    parts += [_figure_row(out, spec, sc) for sc in data.scenarios for spec in ordered("scenario")]
     parts.append("</table>")
-    scenario_tables = [n for n in layout.PLOT_TABLES if n not in layout.OVERVIEW_PLOTS]
+    experiment_figures = {spec.name for spec in ordered("experiment")}
+    scenario_tables = [n for n in layout.PLOT_TABLES if n not in experiment_figures]
     if scenario_tables:
         parts.append("<p>Plot data of the per-scenario figures (every scenario in one file): "
                      + " · ".join(_link(out, layout.plot_table(out, n), f"{n}.csv") for n in scenario_tables) + "</p>")
@@ -100,4 +95,4 @@ def write_index(data: ReportData, out: str | Path, rule: Rule = DEFAULT_RULE) ->
     return path
 
 
-__all__ = ["FIGURE_TITLES", "links", "render_index", "write_index"]
+__all__ = ["links", "render_index", "write_index"]

@@ -4,8 +4,9 @@ A ``table`` float with a ``booktabs`` tabular (``\\toprule`` / ``\\midrule`` / `
 needs ``\\usepackage{booktabs}``), one row per method in the leaderboard's order (retrain first, then by
 harmonic score) and a paper-width subset of its columns (:data:`TEX_COLUMNS`): verdict, recovery verdict,
 forget accuracy (forget-test for class forgetting, forget-train for sample forgetting — the accuracy the
-verdict reads), retain-test accuracy, CKA→original, probe recovery, prototype attack, few-shot relearn AUC
-and the harmonic score. A column with no value in the scenario (e.g. probe recovery under sample
+verdict reads), the quantities declared ``paper=True`` in :data:`unlearnbench.headlines.HEADLINE_TABLE`
+(retain-test accuracy, CKA→original, probe recovery, prototype attack, few-shot relearn AUC; headers from the
+same records) and the harmonic score. A column with no value in the scenario (e.g. probe recovery under sample
 forgetting, the attacks when switched off) is left out. Numbers are ``$0.912 \\pm 0.013$`` (mean over seeds ±
 95 % CI half-width; ``$0.912$`` when the CI is unknown), ``---`` where missing. The caption names the
 scenario and the noise rule the verdicts use; the label is ``tab:unlearnbench-{scenario}``. Text is escaped
@@ -15,14 +16,17 @@ from __future__ import annotations
 
 import math
 
-from unlearnbench.report.leaderboard import QUANTITIES, scenario_kind, separation_note
+from unlearnbench.headlines import HEADLINE_TABLE
+from unlearnbench.report.leaderboard import QUANTITIES, SCORE, scenario_kind, separation_note
 from unlearnbench.report.sources import ReportData
 from unlearnbench.report.verdicts import DEFAULT_RULE, UNDETERMINED, Rule, forget_mode_of, forget_quantity
 
-#: leaderboard columns of the LaTeX table, in order; ``forget`` stands for the scenario's forget accuracy
-TEX_COLUMNS = ("verdict", "recovery", "forget", "retain_test_acc", "cka_to_original", "probe_forget_test",
-               "proto_forget_test", "fewshot_auc", "harmonic")
 TEXT_COLUMNS = ("verdict", "recovery")
+#: stands for the scenario's forget accuracy (the one its verdict reads)
+FORGET = "forget"
+#: leaderboard columns of the LaTeX table, in order: the verdicts, the forget accuracy, the quantities declared
+#: ``paper=True`` (:data:`unlearnbench.headlines.HEADLINE_TABLE`) and, last, the score the rows are sorted by
+TEX_COLUMNS = (*TEXT_COLUMNS, FORGET, *(h.name for h in HEADLINE_TABLE if h.paper and h.name != SCORE), SCORE)
 MISSING_TEX = "---"
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
             "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "→": r"$\to$", "—": "---",
@@ -58,7 +62,7 @@ def latex_columns(table, kind: str) -> list[tuple[str, str]]:
     headers = _headers()
     out = []
     for col in TEX_COLUMNS:
-        col = forget_quantity(kind) if col == "forget" else col
+        col = forget_quantity(kind) if col == FORGET else col
         if col not in table:
             continue
         if col not in TEXT_COLUMNS and not any(_finite(v) for v in table[col]):

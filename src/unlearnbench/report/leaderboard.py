@@ -14,8 +14,9 @@ Rows: ``retrain`` first (the reference), then by harmonic score, best first; met
 Every method the config expects in a scenario gets a row even when it has no results (status ``missing``);
 missing numbers render as "—". Outputs per scenario: Markdown and HTML (formatted, "0.912 ± 0.013" when
 several seeds ran), CSV (numeric: ``q`` and ``q_ci95`` columns) and a paper-width LaTeX table
-(:mod:`unlearnbench.report.latex`); plus one combined CSV. Every column is explained by :data:`COLUMN_HELP`
-or ``aggregate.QUANTITY_HELP`` (the glossary of ``report/index.html``, :mod:`unlearnbench.report.index`).
+(:mod:`unlearnbench.report.latex`); plus one combined CSV. The quantity columns, their order and headers come from
+:data:`unlearnbench.headlines.HEADLINE_TABLE`. Every column is explained by :data:`COLUMN_HELP`
+or the quantity's glossary line (the glossary of ``report/index.html``, :mod:`unlearnbench.report.index`).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import pandas as pd
 
 from unlearnbench.aggregate import summarise_status
 from unlearnbench.atomic import atomic_path, write_text
+from unlearnbench.headlines import HEADLINE_TABLE
 from unlearnbench.report import layout
 from unlearnbench.report.recovery import recovery_verdict
 from unlearnbench.report.sources import REFERENCES, ReportData
@@ -34,16 +36,11 @@ from unlearnbench.report.verdicts import (DEFAULT_RULE, Rule, cka_threshold, est
                                           separation)
 
 MISSING = "—"
-#: (summary quantity, column header); ``{ds}`` expands to every downstream set
-QUANTITIES = [("forget_train_acc", "forget-train acc"), ("forget_test_acc", "forget-test acc"),
-              ("retain_test_acc", "retain-test acc"), ("mia_svc", "MIA (SVC)"),
-              ("cka_to_original", "CKA→original"), ("cka_to_retrain", "CKA→retrain"),
-              ("procrustes_to_original", "Procrustes→original"), ("mknn_to_original", "mutual k-NN→original"),
-              ("knn_{ds}", "k-NN {ds}"), ("probe_forget_test", "probe recovery"), ("gap_logit", "gap logit"),
-              ("gap_repr", "gap repr"), ("harmonic", "harmonic"),
-              # recovery group (unlearnbench.attacks): can the forgotten come back?
-              ("proto_forget_test", "prototype attack"), ("fewshot_auc", "few-shot relearn AUC"),
-              ("retain_relearn_auc", "retain relearn AUC"), ("anamnesis", "AIN")]
+#: (summary quantity, column header) in column order, from the quantities' one declaration
+#: (:data:`unlearnbench.headlines.HEADLINE_TABLE`: those with a ``header``); ``{ds}`` expands to every downstream set
+QUANTITIES = [(h.name, h.header) for h in HEADLINE_TABLE if h.header]
+#: the score the rows are sorted by (best first)
+SCORE = "harmonic"
 INFO = ["method", "algorithm", "verdict", "verdict_reason", "recovery", "recovery_reason", "status", "n_seeds", "wall_time_s", "forget_images_seen",
         "retain_images_seen", "forget_tol", "cka_threshold"]
 #: every leaderboard column besides the quantities (numeric CSV name → (its header in the Markdown/HTML table,
@@ -74,10 +71,8 @@ COLUMN_HELP: dict[str, tuple[str | None, str]] = {
 
 
 def quantities(downstream: list[str]) -> list[tuple[str, str]]:
-    out = []
-    for q, header in QUANTITIES:
-        out += [(q.format(ds=ds), header.format(ds=ds)) for ds in downstream] if "{ds}" in q else [(q, header)]
-    return out
+    """(quantity column, header) of every leaderboard quantity, a ``{ds}`` one per downstream set."""
+    return [pair for h in HEADLINE_TABLE if h.header for pair in h.columns(downstream)]
 
 
 def run_status(runs: pd.DataFrame) -> str:
@@ -144,7 +139,7 @@ def scenario_table(data: ReportData, scenario: str, th: Rule = DEFAULT_RULE) -> 
         table[q] = means[q].to_numpy()
         table[f"{q}_ci95"] = ci95[q].reindex(methods).to_numpy()
     order = sorted(range(len(table)), key=lambda i: (table["method"][i] != "retrain",
-                                                     math.isnan(table["harmonic"][i]), -_nan0(table["harmonic"][i]),
+                                                     math.isnan(table[SCORE][i]), -_nan0(table[SCORE][i]),
                                                      table["method"][i]))
     table = table.iloc[order].reset_index(drop=True)
     table.insert(0, "rank", range(1, len(table) + 1))
@@ -224,8 +219,8 @@ def separation_note(data: ReportData, scenario: str, th: Rule = DEFAULT_RULE) ->
     return f"{head} — " + "; ".join(parts) + "."
 
 
-#: second opinions on CKA→original: (quantity, label)
-SECOND_OPINIONS = (("procrustes_to_original", "Procrustes→original"), ("mknn_to_original", "mutual k-NN→original"))
+#: second opinions on CKA→original (the ``similarity`` group): (quantity, label)
+SECOND_OPINIONS = tuple((h.name, h.words) for h in HEADLINE_TABLE if h.group == "similarity")
 #: below this Spearman rank correlation with CKA over the methods, a second opinion "disagrees"
 AGREEMENT = 0.5
 

@@ -26,7 +26,7 @@ from scipy import stats
 from unlearnbench.report.leaderboard import scenario_table
 from unlearnbench.report.sources import REFERENCES, ReportData, layer_order
 from unlearnbench.report.layout import REFERENCE_ROWS
-from unlearnbench.report.verdicts import DEFAULT_RULE, Rule, cka_threshold, forget_quantity
+from unlearnbench.report.verdicts import DEFAULT_RULE, DOWNSTREAM_KNN, Rule, cka_threshold, forget_quantity
 
 ROLE = {"original": "original", "retrain": "retrain", "original_prime": "floor"}
 
@@ -86,9 +86,10 @@ def logit_vs_repr(data: ReportData, board_: pd.DataFrame, th: Rule = DEFAULT_RUL
 
 
 def knn(data: ReportData, board_: pd.DataFrame) -> pd.DataFrame:
+    knn_columns = {ds: DOWNSTREAM_KNN.column(ds) for ds in data.downstream()}
     parts = [pd.DataFrame({"scenario": board_["scenario"], "method": board_["method"],
-                           "role": board_["method"].map(role), "downstream": ds, "knn_acc": board_[f"knn_{ds}"],
-                           "ci95": board_[f"knn_{ds}_ci95"]}) for ds in data.downstream()]
+                           "role": board_["method"].map(role), "downstream": ds, "knn_acc": board_[col],
+                           "ci95": board_[f"{col}_ci95"]}) for ds, col in knn_columns.items()]
     cols = ["scenario", "method", "role", "downstream", "knn_acc", "ci95"]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
 

@@ -1,4 +1,5 @@
-"""Report figures (matplotlib, Agg canvas, no pyplot state). Every ``figure_*`` function returns the
+"""Report figures (matplotlib, Agg canvas, no pyplot state): the drawing of the registered figures
+(:mod:`unlearnbench.report.figures`, one module each, which call these). Every ``figure_*`` function returns the
 :class:`~matplotlib.figure.Figure` so tests can inspect its artists; :func:`save_figure` writes PNG (for
 the report), SVG and PDF (for papers) atomically, byte for byte the same for the same input. Styles are fixed per method
 across all figures (:mod:`~unlearnbench.report.figbase`).
@@ -32,7 +33,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from unlearnbench.atomic import atomic_path
 from unlearnbench.report import axes as ax_
-from unlearnbench.report import layout, plotdata
+from unlearnbench.report import layout
 from unlearnbench.report.figbase import (DPI, MARKERS, REF_LABEL, REF_STYLE, finite, fnum, grid, legend,
                                          new_figure, no_data, palette, panels, style_for)
 from unlearnbench.report.labels import Item, place_labels
@@ -211,35 +212,14 @@ def save_figure(fig: Figure, base: str | Path, formats: Iterable[str] = layout.I
     return written
 
 
-def write_overview_plots(data: ReportData, out: str | Path, th: Rule = DEFAULT_RULE) -> list[Path]:
-    """(a), (c), (d) for the whole experiment under ``{out}/report/plots``."""
-    board = plotdata.board(data, th)
-    methods = data.methods()
-    figures = {"logit_vs_repr": figure_logit_vs_repr(plotdata.logit_vs_repr(data, board, th), methods, th),
-               "knn": figure_knn(plotdata.knn(data, board), methods),
-               "probe": figure_probe(plotdata.probe(board), methods)}
-    return [p for name, fig in figures.items() for p in save_figure(fig, layout.plot_file(out, name, "png"))]
-
-
-def write_scenario_plots(data: ReportData, out: str | Path, scenario: str) -> list[Path]:
-    """(b), (e), (f) and (g) of one scenario."""
-    methods = data.methods()
-    figures = {"cka_layers": figure_cka_layers(plotdata.cka_layers(data), scenario, methods),
-               "curves": figure_curves(plotdata.curves(data), scenario, methods),
-               "relearn": figure_relearn(plotdata.relearn_curves(data), scenario, methods),
-               "layer_probe": figure_layer_probe(plotdata.layer_probe(data), scenario, methods)}
-    return [p for name, fig in figures.items()
-            for p in save_figure(fig, layout.plot_file(out, name, "png", scenario))]
-
-
 def write_plots(data: ReportData, out: str | Path, th: Rule = DEFAULT_RULE) -> list[Path]:
-    """Every figure of the report: the overview figures and each scenario's."""
-    written = write_overview_plots(data, out, th)
-    for scenario in data.scenarios:
-        written += write_scenario_plots(data, out, scenario)
-    return written
+    """Every figure of the report: each registered figure (:data:`unlearnbench.report.figures.FIGURES`), drawn
+    once for the experiment or once per scenario as it declares."""
+    from unlearnbench.report.figures import write_figures
+
+    return write_figures(data, out, th)
 
 
 __all__ = ["figure_logit_vs_repr", "figure_cka_layers", "figure_relearn", "figure_layer_probe", "figure_knn", "figure_probe", "figure_curves",
-           "save_figure", "write_overview_plots", "write_scenario_plots", "write_plots", "palette", "panels",
+           "save_figure", "write_plots", "palette", "panels",
            "new_figure", "REF_STYLE", "MARKERS", "DPI", "CURVE_KEYS"]

@@ -18,6 +18,7 @@ import math
 from typing import Mapping
 
 from unlearnbench.aggregate import RECOVERY
+from unlearnbench.headlines import headline
 from unlearnbench.report.layout import REFERENCE_ROWS
 from unlearnbench.report.verdicts import (DEFAULT_RULE, NOT_FORGOTTEN, REFERENCE, UNDETERMINED, Estimates, Rule,
                                           _mean, band)
@@ -34,8 +35,8 @@ RECOVERY_HELP = {
     UNDETERMINED: "undetermined: the method did not forget, its status is not ok, or no attack result exists "
                   "for both it and the control",
 }
-LABELS = {"proto_forget_test": "prototype attack", "fewshot_auc": "few-shot relearn AUC",
-          "retain_relearn_auc": "retain-only relearn AUC"}
+#: the headlines' words in the reasons (:attr:`unlearnbench.headlines.Headline.words`)
+LABELS = {q: headline(q).words for q in RECOVERY}
 
 
 def recovery_verdict(method: str, est: Estimates | None, status: str, main_verdict: str, *,

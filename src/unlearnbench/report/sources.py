@@ -27,7 +27,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from unlearnbench.report import layout
+from unlearnbench.layout import Layout
 from unlearnbench.report.layout import REFERENCE_ROWS
 
 REFERENCES = ("original", "retrain")  # the two models every method is compared with (CKA references)
@@ -180,16 +180,17 @@ def parse_sidecar_keys(mapping: Mapping[str, str]) -> dict[tuple[str, int, str],
 
 
 def discover(out: str | Path) -> ReportData:
-    """Load what an outputs folder holds (no config needed): summary, per-layer CKA, sidecars, scenario kinds."""
-    out = Path(out)
-    summary = pd.read_parquet(layout.summary_table(out))
+    """Load what an outputs folder holds (no config needed): summary, per-layer CKA, sidecars, scenario kinds.
+    Paths: the workflow's own :class:`unlearnbench.layout.Layout`."""
+    paths = Layout(out)
+    summary = pd.read_parquet(paths.summary_table())
     kinds = {}
     for sc in summary["scenario"].unique():
-        fs = read_sidecar(out / "forget_sets" / f"{sc}.json") or {}
+        fs = read_sidecar(paths.forget_set(sc)) or {}
         kinds[sc] = fs.get("kind")
-    results = layout.results_table(out)
+    results = paths.results_table()
     runs = pd.read_parquet(results, columns=["scenario", "seed", "method"]).drop_duplicates()
-    sidecars = {(r.scenario, int(r.seed), r.method): layout.sidecar(out, r.scenario, int(r.seed), r.method)
+    sidecars = {(r.scenario, int(r.seed), r.method): paths.run_sidecar(r.scenario, int(r.seed), r.method)
                 for r in runs.itertuples()}
     return load_report_data(summary, results=results, sidecars=sidecars,
                             scenarios={sc: {"kind": k} for sc, k in kinds.items()})

@@ -46,6 +46,7 @@ from typing import Mapping
 import pandas as pd
 
 from unlearnbench.aggregate import difference_band
+from unlearnbench.headlines import headline
 from unlearnbench.report.layout import REFERENCE_ROWS
 
 REFERENCE = "reference"
@@ -73,7 +74,10 @@ VERDICT_HELP = {
 }
 #: representation criteria of rule 5: (quantity, applies to sample forgetting)
 KEPT_CRITERIA = (("cka_to_original", True), ("probe_forget_test", False))
-LABELS = {"cka_to_original": "CKA to original", "probe_forget_test": "probe recovery"}
+#: their words in the reasons (:attr:`unlearnbench.headlines.Headline.words`)
+LABELS = {q: headline(q).words for q, _ in KEPT_CRITERIA}
+#: the downstream k-NN accuracy rule 6 reads, one per downstream set
+DOWNSTREAM_KNN = headline("knn_{ds}")
 NOISE = ("mean", "se_seeds", "se_eval", "n_seeds")
 
 
@@ -230,7 +234,7 @@ def verdict(method: str, est: Estimates | None, status: str, *, refs: Mapping[st
     if not informative:
         return UNDETERMINED, f"{logit}; the scenario cannot separate the references on representations"
     for ds in downstream:
-        q = f"knn_{ds}"
+        q = DOWNSTREAM_KNN.column(ds)
         ref_vals = [(_mean(x, q), x) for x in (kept[1] if kept else None, retrain) if x]
         ref_vals = [(v, x) for v, x in ref_vals if not math.isnan(v)]
         if not ref_vals:

@@ -125,8 +125,8 @@ class ScenarioKind:
         """Config-time checks of what the keys name (cheap: no image decoded). Default: none."""
 
     def job_inputs(self, paths: Any) -> dict[str, str]:
-        """Files the forget-set job reads besides the upstream data, by input name. ``paths`` has the workflow's
-        ``features(model, evalset)`` and ``data_files(name)``. Default: none."""
+        """Files the forget-set job reads besides the upstream data, by input name. ``paths`` is the workflow's
+        :class:`unlearnbench.layout.Layout` (``features(model, evalset)``, ``data_files(name)``, …). Default: none."""
         return {}
 
     def build(self, inputs: ForgetInputs) -> Drawn:
