@@ -35,22 +35,23 @@ def main() -> None:
     from unlearnbench.attacks import ATTACKS, attack_config
     from unlearnbench.attacks.stage import run_model_attacks
     from unlearnbench.evaluation import evaluate_model
-    from unlearnbench.report.layout import model_id
+    from unlearnbench.layout import Layout, model_id
     from unlearnbench.workflow import pin_blas_threads
 
     pin_blas_threads()  # as in every workflow job: BLAS on one thread per process
 
     out, sc, seed, method = args.out, args.scenario, args.seed, args.method
-    data = json.loads((out / "data" / "upstream.json").read_text())
-    downstream = sorted(p.stem for p in (out / "data").glob("*.json") if p.stem != "upstream")
+    paths = Layout(out)
+    up = paths.data_files("upstream")
+    data = json.loads(up["meta"].read_text())
+    downstream = sorted(p.stem for p in paths.data_dir().glob("*.json") if p.stem != "upstream")
     evalsets = ["train", "test", *downstream]
-    roles = {"model": model_id(sc, seed, method), "original": "original", "retrain": f"retrain/{sc}/seed{seed}"}
-    feats = {r: {ev: str(out / "features" / m / f"{ev}.safetensors") for ev in evalsets} for r, m in roles.items()}
+    roles = {"model": model_id(sc, seed, method), "original": "original", "retrain": model_id(sc, seed, "retrain")}
+    feats = {r: {ev: str(paths.features(m, ev)) for ev in evalsets} for r, m in roles.items()}
     common = dict(scenario=sc, seed=seed, method=method, algorithm=method,
-                  model_ckpt=str(out / "models" / f"{roles['model']}.safetensors"), features=feats,
-                  forget_json=str(out / "forget_sets" / f"{sc}.json"), data_npz=str(out / "data" / "upstream.npz"),
-                  data_json=str(out / "data" / "upstream.json"), downstream=downstream, layers="all", metrics={},
-                  data_seed=0)
+                  model_ckpt=str(paths.checkpoint(roles["model"])), features=feats,
+                  forget_json=str(paths.forget_set(sc)), data_npz=str(up["npz"]), data_json=str(up["meta"]),
+                  downstream=downstream, layers="all", metrics={}, data_seed=0)
     tmp = Path(tempfile.mkdtemp())
     times = {"off": [], "on": []}
     for _ in range(args.repeats):

@@ -27,6 +27,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from unlearnbench.layout import Layout
+
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW = ("Snakefile", "rules", "workflow_scripts", "configs", "config.yaml", "profiles", "report", "envs", "src")
 
@@ -145,14 +147,15 @@ def report(out: Path, t0: float, wall: float) -> None:
     print(f"\nwhole run: wall {wall:.1f} s; Snakemake start-up (process start → first job) {first - t0:.1f} s; "
           f"compute-covered {compute:.1f} s → non-compute share {1 - compute / wall:.0%}")
     print("\nthroughput (img/s) from checkpoint sidecars:")
-    for side in sorted((out / "models").rglob("*.safetensors.json")):
+    paths = Layout(out)
+    for side in sorted(paths.models_dir().rglob("*.safetensors.json")):
         meta = json.loads(side.read_text())
-        rel = side.relative_to(out / "models").as_posix().removesuffix(".safetensors.json")
+        rel = side.relative_to(paths.models_dir()).as_posix().removesuffix(".safetensors.json")
         rate = meta.get("img_per_s") or _method_rate(meta)
         print(f"  {rel:<45} {rate:>8.0f} img/s  wall {meta.get('wall_time_s', float('nan')):6.1f} s  "
               f"status {meta.get('status')}")
     passes = defaultdict(int)
-    for side in (out / "features").rglob("*.safetensors.json"):
+    for side in paths.features_dir().rglob("*.safetensors.json"):
         meta = json.loads(side.read_text())
         passes[(meta["checkpoint"], meta["evalset"])] += meta["forward_passes"]
     print(f"\nforward passes: {sum(passes.values())} over {len(passes)} (model, eval set) pairs; "

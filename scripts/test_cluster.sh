@@ -45,7 +45,7 @@ cleanup() {
   # jobs first (while slurmd can still stop their steps), then the daemons and our runs, then any process
   # still naming the work folder (a step whose slurmd went away first)
   [ -n "${SLURM_UP:-}" ] && { scancel --user "$(id -un)" 2>/dev/null || true; sleep 2; }
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}" $(cat "$WORK"/*.pid "$WORK"/munge/*.pid 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
   pkill -f "$WORK" 2>/dev/null || true
   sleep 1
   for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
@@ -73,8 +73,9 @@ PIDS+=("$(cat "$WORK/munge/munged.pid")")
 NODE=$(hostname -s)
 SLOTS=${SLOTS:-2}  # how many of the profile's largest jobs the node runs at once (2: start-ups overlap on 2 cores)
 read -r CPUS MEM GPUS < <("$PY" -m unlearnbench.cluster node-size "$PROFILE/config.yaml" --slots "$SLOTS")
-PORT_CTLD=${SLURMCTLD_PORT:-16817}
-PORT_D=${SLURMD_PORT:-16818}
+free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])'; }
+PORT_CTLD=${SLURMCTLD_PORT:-$(free_port)}
+PORT_D=${SLURMD_PORT:-$(free_port)}
 mkdir -p "$WORK/state" "$WORK/spool"
 # The standard path: snakemake's jobstep plugin drops SLURM_CONF from the environment of the job's inner srun
 # (it keeps only a few SLURM_* variables), so a private config must live where srun looks by default.

@@ -18,6 +18,7 @@ from typing import Any
 from unlearnbench.config import ConfigError, load_yaml, validate_config
 from unlearnbench.layout import REPORT_HTML, Layout
 from unlearnbench.report import layout
+from unlearnbench.report.figures import ordered
 
 DEFAULT_CONFIG = "config.yaml"
 
@@ -38,7 +39,7 @@ def locations(cfg: dict[str, Any], workdir: str | Path = ".") -> list[tuple[str,
     HTML report."""
     paths = Layout.for_config(cfg, workdir)
     scenarios = [s["name"] for s in cfg.get("scenarios", [])]
-    n_figures = len(layout.OVERVIEW_PLOTS) + len(layout.SCENARIO_PLOTS) * len(scenarios)
+    n_figures = len(ordered("experiment")) + len(ordered("scenario")) * len(scenarios)
     rows = [("results", paths.results_dir(), "per-job Parquet files: pandas.read_parquet(<folder>) reads all rows"),
             ("summary", paths.summary_table(), f"per method over seeds; {paths.summary_csv().name} beside it"),
             ("leaderboard", paths.combined_leaderboard(), "all scenarios, numeric")]

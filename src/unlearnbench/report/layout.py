@@ -12,10 +12,6 @@ from pathlib import Path
 from unlearnbench.layout import (INDEX_HTML, LEGACY_AGGREGATES, REFERENCE_ROWS, REPORT_DIR, REPORT_HTML,  # noqa: F401
                                  RESULTS_DIR, SUMMARY_DIR, Layout, model_id)
 
-#: figures drawn once for the whole experiment (one panel or bar group per scenario)
-OVERVIEW_PLOTS = ("logit_vs_repr", "knn", "probe")
-#: figures drawn once per scenario, named ``{name}_{scenario}``
-SCENARIO_PLOTS = ("cka_layers", "curves", "relearn", "layer_probe")
 #: tidy CSVs of the plotted data, for ``dvc plots``
 PLOT_TABLES = ("logit_vs_repr", "cka_layers", "knn", "probe", "curves", "relearn", "layer_probe")
 #: every figure is written in each format (PNG for the HTML report, SVG, PDF for papers)

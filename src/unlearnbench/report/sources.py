@@ -27,6 +27,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from unlearnbench.headlines import headline, match_quantity
 from unlearnbench.layout import Layout
 from unlearnbench.report.layout import REFERENCE_ROWS
 
@@ -63,8 +64,11 @@ class ReportData:
         return [*[r for r in REFERENCE_ROWS if r in seen], *sorted(seen - set(REFERENCE_ROWS))]
 
     def downstream(self) -> list[str]:
-        qs = self.summary["quantity"].unique()
-        return sorted(q.removeprefix("knn_") for q in qs if q.startswith("knn_") and q != "knn_forget_test")
+        """The downstream sets the summary has a per-set quantity of (``knn_{ds}``, :mod:`unlearnbench.headlines`:
+        an exact name such as ``knn_forget_test`` is not a set)."""
+        per_set = headline("knn_{ds}")
+        found = {q: match_quantity(q) for q in self.summary["quantity"].unique() if per_set.match(q)}
+        return sorted(per_set.match(q) for q, h in found.items() if h is per_set)
 
 
 def natural_key(name: str) -> list:
