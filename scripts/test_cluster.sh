@@ -73,9 +73,10 @@ PIDS+=("$(cat "$WORK/munge/munged.pid")")
 NODE=$(hostname -s)
 SLOTS=${SLOTS:-2}  # how many of the profile's largest jobs the node runs at once (2: start-ups overlap on 2 cores)
 read -r CPUS MEM GPUS < <("$PY" -m unlearnbench.cluster node-size "$PROFILE/config.yaml" --slots "$SLOTS")
-free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])'; }
-PORT_CTLD=${SLURMCTLD_PORT:-$(free_port)}
-PORT_D=${SLURMD_PORT:-$(free_port)}
+# two distinct free ports, both held open while the kernel picks them
+read -r FREE1 FREE2 < <("$PY" -c 'import socket; s = [socket.socket() for _ in "ab"]; [x.bind(("", 0)) for x in s]; print(*(x.getsockname()[1] for x in s))')
+PORT_CTLD=${SLURMCTLD_PORT:-$FREE1}
+PORT_D=${SLURMD_PORT:-$FREE2}
 mkdir -p "$WORK/state" "$WORK/spool"
 # The standard path: snakemake's jobstep plugin drops SLURM_CONF from the environment of the job's inner srun
 # (it keeps only a few SLURM_* variables), so a private config must live where srun looks by default.

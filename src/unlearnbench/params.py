@@ -283,7 +283,7 @@ def signature_params(fn: Callable, *, skip: int = 0, constraints: dict[str, Cons
     constraints from ``constraints`` or else from the annotations. ``**kwargs`` is left out."""
     try:
         hints = typing.get_type_hints(fn)
-    except Exception:  # an annotation that does not resolve: no type checks, not no parameters
+    except (NameError, TypeError, AttributeError):  # an annotation that does not resolve: no type checks
         hints = {}
     constraints, helps = constraints or {}, helps or {}
     out = []
