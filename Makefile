@@ -11,7 +11,7 @@ SNAKEMAKE := HF_HUB_OFFLINE=1 $(BIN)/snakemake --workflow-profile profiles/defau
 # directory) and the run resumes — src/unlearnbench/resume.py
 RESUME := HF_HUB_OFFLINE=1 $(BIN)/python -m unlearnbench.resume --workflow-profile profiles/default --configfile $(CONFIG)
 
-.PHONY: run test test-cluster report dry-run bench clean-outputs
+.PHONY: run test test-edits test-cluster report dry-run bench clean-outputs
 
 $(STAMP): pyproject.toml constraints-cpu.txt scripts/install.sh
 	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/install.sh
@@ -22,7 +22,12 @@ run: $(STAMP)
 	@$(BIN)/python -m unlearnbench.where --configfile $(CONFIG)
 
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=15 tests
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=15 -m "not exhaustive" tests
+
+# Every package module edited in turn (a copy): the dry run reruns exactly the jobs whose code imports it
+# (tests/test_every_edit.py; one dry run per module, ≈ 5 min on 2 cores). Run by CI after the suite.
+test-edits: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m exhaustive tests/test_every_edit.py
 
 # The quick preset through a real single-node SLURM (Debian slurm-wlm + munge, installed when missing) with the
 # unchanged profiles/slurm, then locally: the results must be equal. Prints its wall time. docs/cluster.md

@@ -8,6 +8,7 @@ from unlearnbench.config import ConfigError, method_scenarios, validate_config
 from unlearnbench.codegraph import closure_hash
 from unlearnbench.layout import Layout, alternation, job_key, model_id, wildcard_patterns
 from unlearnbench.scenario_kinds import kind_modules
+from unlearnbench.model_workers import configure as configure_model_workers
 from unlearnbench.workflow import run_script
 
 SCRIPTS = Path(workflow.main_snakefile).resolve().parent / "workflow_scripts"
@@ -63,6 +64,18 @@ TUNING = config["tuning"]
 VALIDATION = ({"fraction": TUNING["validation_fraction"], "seed": TUNING["seed"]}
               if TUNING["enabled"] and TUNING["validation_fraction"] > 0 else None)
 TORCH_THREADS = config["threads"]
+
+
+def _model_processes():
+    """Model jobs this Snakemake process may run at once: --cores // threads when it runs the jobs itself
+    (a job process of a cluster executor runs one). Several run in worker processes (unlearnbench.model_workers)."""
+    cores = workflow.resource_settings.cores
+    if not (workflow.is_main_process and workflow.local_exec) or not isinstance(cores, int):
+        return 1
+    return max(1, cores // max(1, int(TORCH_THREADS)))
+
+
+configure_model_workers(_model_processes())
 
 
 def _uses_cuda(device):

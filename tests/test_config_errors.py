@@ -130,7 +130,7 @@ METRIC_CASES = [
     ("unknown_metric", _set("evaluation", "metrics", {"kappa": {}}),
      ["evaluation.metrics.kappa:", "unknown metric", "registered:", "'knn'"]),
     ("metric_parameter_out_of_range", _set("evaluation", "metrics", {"knn": {"k": 0}}),
-     ["evaluation.metrics.knn:", "k must be an integer in [1, inf]", "got 0"]),
+     ["evaluation.metrics.knn:", "k: must be >= 1", "got 0"]),
     ("metric_unknown_parameter", _set("evaluation", "metrics", {"knn": {"neighbours": 5}}),
      ["evaluation.metrics.knn:", "unknown parameter(s) ['neighbours']"]),
 ]

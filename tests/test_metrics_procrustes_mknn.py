@@ -173,7 +173,7 @@ def test_mutual_knn_chance_level_of_independent_features():
 def test_mutual_knn_errors(x):
     with pytest.raises(ValueError, match="k=60"):
         mutual_knn(x, x, k=60)  # n = 60: only 59 other samples
-    with pytest.raises(ValueError, match="k must be"):
+    with pytest.raises(ValueError, match="k: must be"):
         mutual_knn(x, x, k=0)
     with pytest.raises(ValueError, match="same number of rows"):
         mutual_knn(x, x[:10], k=3)

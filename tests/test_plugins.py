@@ -83,7 +83,7 @@ def test_config_with_the_plugin_method_validates_and_bad_values_name_the_key(sit
     got = json.loads(out.strip().splitlines()[-1])
     assert got["ok"]["epochs"] == 2 and got["ok"]["lr"] == 0.01  # schema defaults filled in like a built-in's
     assert got["bad"] and "methods.hr.init_std" in got["bad"]
-    assert got["metric"] and "norm must be one of [1, 2]" in got["metric"]
+    assert got["metric"] and "norm: must be one of [1, 2]" in got["metric"]
     assert got["supports"] == ["class"]
 
 

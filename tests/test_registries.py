@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from unlearnbench.describe import REGISTRIES, registry
-from unlearnbench.params import REQUIRED, ParamError
+from unlearnbench.params import REQUIRED, ParamError, check_choice, check_float, check_int
 
 #: the smallest valid parameters of entries that cannot be created from defaults alone: a new component with a
 #: required parameter adds its line here (its test fixture)
@@ -112,6 +112,32 @@ def test_a_bad_value_is_an_error_naming_the_key(command, name):
         else:
             raise ParamError("no_such_parameter: the entry checks its own keys")
     assert checked == sum(p.constraint is not None for p in reg.params(name))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: check_int("k", 0, 1), "k: must be >= 1, got 0"),
+    (lambda: check_int("k", 2.0, 1), "k: expected int, got 2.0"),
+    (lambda: check_int("k", True, 0), "k: expected int, got True"),
+    (lambda: check_int("eval_every", 9, 1, 8), "eval_every: must be <= 8, got 9"),
+    (lambda: check_float("lr", 0.0, 0.0, lo_open=True), "lr: must be > 0.0, got 0.0"),
+    (lambda: check_float("q", 1.0, 0.0, 1.0, hi_open=True), "q: must be < 1.0, got 1.0"),
+    (lambda: check_float("x", float("nan"), 0.0, 1.0), "x: must be finite, got nan"),
+    (lambda: check_choice("metric", "l3", ("cosine", "l2")), "metric: must be one of ['cosine', 'l2'], got 'l3'"),
+    (lambda: check_choice("normalize", 1, (True, False)), "normalize: must be one of [True, False], got 1"),
+])
+def test_scalar_arguments_have_one_validator_naming_the_argument(call, message):
+    with pytest.raises(ParamError) as err:
+        call()
+    assert message in str(err.value)
+
+
+def test_the_scalar_validator_returns_python_numbers():
+    import numpy as np
+
+    assert type(check_int("n", np.int64(3), 0)) is int and check_int("n", np.int64(3), 0) == 3
+    assert type(check_float("x", np.float32(0.5), 0.0, 1.0)) is float
+    assert type(check_float("x", 2, 0.0)) is float
+    assert check_choice("m", "l2", ("cosine", "l2")) == "l2"
 
 
 @pytest.mark.parametrize("command", list(REGISTRIES))

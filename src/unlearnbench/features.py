@@ -35,6 +35,7 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from unlearnbench.atomic import atomic_pair, pair_matches
+from unlearnbench.params import check_int
 from unlearnbench.progress import Progress
 from unlearnbench.provenance import device_name, file_hash
 from unlearnbench.workflow import phase
@@ -71,8 +72,8 @@ def extract_all(ckpt: str | Path, evalsets: list[tuple[str, str | Path]], outs: 
 
     if len(outs) != len(evalsets):
         raise ValueError(f"{len(evalsets)} eval sets but {len(outs)} output paths")
-    gram = {"per_class": _check_int("gram_per_class", gram_per_class, 0),
-            "max_bytes": _check_int("gram_max_bytes", gram_max_bytes, 1)}
+    gram = {"per_class": check_int("evaluation.gram_per_class", gram_per_class, 0),
+            "max_bytes": check_int("evaluation.gram_max_bytes", gram_max_bytes, 1)}
     with phase("load"):
         dev = setup_torch(seed, threads, device)
         model, meta = load_checkpoint(ckpt, dev)
@@ -87,12 +88,6 @@ def extract_all(ckpt: str | Path, evalsets: list[tuple[str, str | Path]], outs: 
                 datasets[npz] = load_prepared(npz).for_model(model)
         _extract_one(model, meta, ckpt, datasets[npz], evalset, out, layers=layers, batch_size=batch_size,
                      max_per_class=max_per_class, dtype=dtype, seed=seed, dev=dev, gram=gram)
-
-
-def _check_int(name: str, value: Any, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-        raise ValueError(f"evaluation.{name} must be an integer >= {lo}, got {value!r}")
-    return int(value)
 
 
 def _extract_one(model: "torch.nn.Module", meta: dict[str, Any], ckpt: str | Path, dataset, evalset: str,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 __all__ = ["REQUIRED", "AnyOf", "Constraint", "InstanceOf", "Interval", "Options", "Param", "ParamError",
-           "SequenceOf", "from_annotation", "signature_params"]
+           "SequenceOf", "check_choice", "check_float", "check_int", "checked", "from_annotation", "signature_params"]
 
 
 class _Required:
@@ -275,6 +275,34 @@ class Param:
         why = self.constraint.violation(value) if self.constraint is not None else None
         if why is not None:
             raise ParamError(f"{where}.{self.name}: {why}")
+
+
+def checked(name: str, value: Any, constraint: Constraint) -> Any:
+    """``value`` if ``constraint`` accepts it (an :class:`Interval`'s number as a Python ``int``/``float``: numpy
+    scalars pass), else :class:`ParamError` ``{name}: {why}``. The one validator of scalar arguments that are
+    not registry parameters (a metric's ``__init__``, a generator's keyword)."""
+    why = constraint.violation(value)
+    if why is not None:
+        raise ParamError(f"{name}: {why}")
+    return constraint.kind(value) if isinstance(constraint, Interval) else value
+
+
+def check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:
+    """An integer in ``[lo, hi]`` (``hi`` None: unbounded)."""
+    return checked(name, value, Interval(int, ge=lo, le=hi))
+
+
+def check_float(name: str, value: Any, lo: float, hi: float | None = None, *, lo_open: bool = False,
+                hi_open: bool = False) -> float:
+    """A finite real number in ``[lo, hi]`` (``hi`` None: unbounded; open ends with ``lo_open`` / ``hi_open``)."""
+    lower = {"gt": lo} if lo_open else {"ge": lo}
+    upper = {} if hi is None else {"lt": hi} if hi_open else {"le": hi}
+    return checked(name, value, Interval(float, **lower, **upper))
+
+
+def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
+    """One of ``choices``."""
+    return checked(name, value, Options(choices))
 
 
 def signature_params(fn: Callable, *, skip: int = 0, constraints: dict[str, Constraint] | None = None,

@@ -12,7 +12,9 @@ docs/performance.md). On clusters each job is its own ``snakemake`` process, whi
   process-wide, so two model jobs must never interleave, and torch's OpenMP thread team belongs to the
   thread that created it (measured: a training job on a fresh Snakemake pool thread after a job on
   another thread ran at ~0.6× speed; on the same thread at full speed). Every job seeds itself, so it
-  computes exactly what it would in a fresh process.
+  computes exactly what it would in a fresh process. When the cores allow several model jobs at once
+  (``--cores`` ≥ 2 × ``threads``), they run in persistent worker processes instead, one job at a time
+  in each (:mod:`unlearnbench.model_workers`).
 - numpy/scipy BLAS is pinned to one thread for the whole process (:func:`pin_blas_threads`): metric values
   then never depend on how many threads OpenBLAS used (a concurrent job changing a process-wide limit
   made CKA differ in the 9th digit between two cold runs). Light jobs get their parallelism by running
@@ -79,8 +81,11 @@ def _install_streams() -> None:
 class JobClock:
     """Seconds per phase of one job; ``startup`` ends when the first phase begins."""
 
-    def __init__(self) -> None:
-        self.t0, self.epoch0 = time.perf_counter(), time.time()
+    def __init__(self, epoch0: float | None = None) -> None:
+        """``epoch0``: when the job started (``time.time()``), if before this clock was made (queueing)."""
+        now, epoch = time.perf_counter(), time.time()
+        self.epoch0 = epoch if epoch0 is None else epoch0
+        self.t0 = now - (epoch - self.epoch0)
         self.first: float | None = None
         self.seconds = {name: 0.0 for name in PHASES}
         self.compute_spans: list[list[float]] = []  # absolute (epoch) start/end of compute phases
@@ -156,29 +161,35 @@ def pin_blas_threads() -> None:
         _BLAS_PIN.append(threadpool_limits(limits=1, user_api="blas"))
 
 
+def execute_job(path: Path, snakemake: Any, epoch0: float | None = None) -> None:
+    """Execute a workflow script for one job in the calling thread, timed from ``epoch0``."""
+    code = compile(path.read_text(), str(path), "exec")
+    _LOCAL.clock = JobClock(epoch0)
+    try:
+        exec(code, {"__name__": "__unlearnbench_job__", "__file__": str(path), "snakemake": snakemake})
+    finally:
+        _LOCAL.clock = None
+
+
 def run_script(path: str | Path, job: dict[str, Any], *, model: bool = False) -> None:
     """Run ``workflow_scripts/<name>.py`` for a Snakemake ``run:`` job, in this process.
 
     ``job`` is the ``run:`` block's ``locals()`` (``input``, ``output``, ``params``, …); the script sees them
-    as the usual ``snakemake`` object. ``model=True`` runs it on :data:`MODEL_WORKER` (and waits for it).
+    as the usual ``snakemake`` object. ``model=True`` runs it on :data:`MODEL_WORKER`, or in a worker process
+    when several model jobs may run at once (:mod:`unlearnbench.model_workers`), and waits for it.
     """
+    from unlearnbench import model_workers
+
     pin_blas_threads()
     path = Path(path)
     snakemake = SimpleNamespace(**{name: job[name] for name in _JOB_FIELDS if name in job})
-    code = compile(path.read_text(), str(path), "exec")
-    clock = JobClock()  # start-up counts from here (queueing for the model thread is overhead too)
-
-    def execute() -> None:
-        _LOCAL.clock = clock
-        try:
-            exec(code, {"__name__": "__unlearnbench_job__", "__file__": str(path), "snakemake": snakemake})
-        finally:
-            _LOCAL.clock = None
-
-    if model:
-        MODEL_WORKER.submit(execute).result()
+    epoch0 = time.time()  # start-up counts from here (queueing for a model worker is overhead too)
+    if model and model_workers.processes() > 1:
+        model_workers.run_in_worker(path, snakemake, epoch0)
+    elif model:
+        MODEL_WORKER.submit(execute_job, path, snakemake, epoch0).result()
     else:
-        execute()
+        execute_job(path, snakemake, epoch0)
 
 
 def param(snakemake: Any, name: str) -> Any:

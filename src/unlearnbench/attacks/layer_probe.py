@@ -11,7 +11,7 @@ network whose pre-logits are its global average pool) is reported once, under th
 from __future__ import annotations
 
 from unlearnbench.attacks.base import ATTACKS, FeatureAttack
-from unlearnbench.metrics.base import check_float, check_int
+from unlearnbench.params import check_float, check_int
 from unlearnbench.metrics.probe import LinearProbe
 
 

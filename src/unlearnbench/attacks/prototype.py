@@ -25,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from unlearnbench.attacks.base import ATTACKS, FeatureAttack
-from unlearnbench.metrics.base import PRE_LOGITS, all_finite, check_choice, check_float, check_int
+from unlearnbench.metrics.base import PRE_LOGITS, all_finite
+from unlearnbench.params import check_choice, check_float, check_int
 from unlearnbench.metrics.probe import per_class_subset
 from unlearnbench.metrics.uncertainty import bootstrap_se
 

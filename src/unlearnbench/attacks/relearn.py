@@ -30,7 +30,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from unlearnbench.attacks.base import ATTACKS, AttackTarget, ModelAttack
-from unlearnbench.metrics.base import check_float, check_int
+from unlearnbench.params import check_float, check_int
 from unlearnbench.metrics.probe import per_class_subset
 from unlearnbench.metrics.uncertainty import bootstrap_se
 

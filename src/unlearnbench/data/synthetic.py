@@ -66,6 +66,7 @@ import numpy as np
 
 from unlearnbench.data.arrays import ArrayDataset
 from unlearnbench.data.emblems import decoy_patterns, emblem_patterns
+from unlearnbench.params import check_float, check_int
 
 __all__ = [
     "AMPLITUDE_RANGE",
@@ -131,25 +132,6 @@ class ClassSpec:
 
 
 # ----------------------------------------------------------------------------------------- validation
-def _check_int(name: str, value, lo: int, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    value = int(value)
-    if value < lo or (hi is not None and value > hi):
-        rng = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
-        raise ValueError(f"{name} must be in {rng}, got {value}")
-    return value
-
-
-def _check_float(name: str, value, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not (lo <= value <= hi) or math.isnan(value):
-        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
-    return value
-
-
 @dataclass(frozen=True)
 class _Nuisance:
     position_jitter: float
@@ -173,16 +155,16 @@ class _Nuisance:
         if not (0.1 <= lo <= hi <= 1.0):
             raise ValueError(f"scale_range must satisfy 0.1 <= low <= high <= 1.0, got {scale_range!r}")
         return cls(
-            position_jitter=_check_float("position_jitter", position_jitter, 0.0, 0.5),
+            position_jitter=check_float("position_jitter", position_jitter, 0.0, 0.5),
             scale_range=(lo, hi),
-            rotation=_check_float("rotation", rotation, 0.0, 180.0),
-            aspect_jitter=_check_float("aspect_jitter", aspect_jitter, 0.0, 1.0),
-            param_jitter=_check_float("param_jitter", param_jitter, 0.0, 2.0),
-            noise_std=_check_float("noise_std", noise_std, 0.0, 1.0),
-            background_clutter=_check_float("background_clutter", background_clutter, 0.0, 1.0),
-            distractors=_check_float("distractors", distractors, 0.0, float(_N_DISTRACTOR_SLOTS)),
-            emblem_size=_check_float("emblem_size", emblem_size, 0.0, 0.7),
-            emblem_prob=_check_float("emblem_prob", emblem_prob, 0.0, 1.0),
+            rotation=check_float("rotation", rotation, 0.0, 180.0),
+            aspect_jitter=check_float("aspect_jitter", aspect_jitter, 0.0, 1.0),
+            param_jitter=check_float("param_jitter", param_jitter, 0.0, 2.0),
+            noise_std=check_float("noise_std", noise_std, 0.0, 1.0),
+            background_clutter=check_float("background_clutter", background_clutter, 0.0, 1.0),
+            distractors=check_float("distractors", distractors, 0.0, float(_N_DISTRACTOR_SLOTS)),
+            emblem_size=check_float("emblem_size", emblem_size, 0.0, 0.7),
+            emblem_prob=check_float("emblem_prob", emblem_prob, 0.0, 1.0),
         )
 
 
@@ -220,8 +202,8 @@ def _lobed_spec(s: int, ia: float, ik: float, na: int, nk: int, *, source: int =
 
 def upstream_class_specs(*, superclasses: int = 4, fine_per_superclass: int = 4) -> list[ClassSpec]:
     """The upstream classes, label order ``superclass * fine_per_superclass + fine``."""
-    superclasses = _check_int("superclasses", superclasses, 1, MAX_SUPERCLASSES)
-    fine = _check_int("fine_per_superclass", fine_per_superclass, 1, MAX_FINE)
+    superclasses = check_int("superclasses", superclasses, 1, MAX_SUPERCLASSES)
+    fine = check_int("fine_per_superclass", fine_per_superclass, 1, MAX_FINE)
     if superclasses * fine < 2:
         raise ValueError("superclasses * fine_per_superclass must be >= 2 (a classifier needs two classes)")
     na, nk = _grid_shape(fine)
@@ -297,9 +279,9 @@ def downstream_class_specs(kind: str, *, classes: int, superclasses: int = 4,
         raise ValueError(f"kind must be one of {DOWNSTREAM_KINDS}, got {kind!r}")
     upstream_class_specs(superclasses=superclasses, fine_per_superclass=fine_per_superclass)  # validates
     if kind == "similar":
-        classes = _check_int("classes", classes, 1)
+        classes = check_int("classes", classes, 1)
         return _similar_specs(classes, superclasses, fine_per_superclass)
-    classes = _check_int("classes", classes, 1, MAX_UNRELATED)
+    classes = check_int("classes", classes, 1, MAX_UNRELATED)
     specs = []
     for j, path in enumerate(_glyph_templates(classes)):
         verts = tuple((0.8 * _LATTICE[i][0], 0.8 * _LATTICE[i][1]) for i in path)
@@ -649,8 +631,8 @@ def generate_downstream(
 
 def _common_args(train_per_class, test_per_class, image_size, seed) -> dict:
     return dict(
-        train_per_class=_check_int("train_per_class", train_per_class, 1),
-        test_per_class=_check_int("test_per_class", test_per_class, 0),
-        image_size=_check_int("image_size", image_size, 8, 512),
-        seed=_check_int("seed", seed, 0, 2**63 - 1),
+        train_per_class=check_int("train_per_class", train_per_class, 1),
+        test_per_class=check_int("test_per_class", test_per_class, 0),
+        image_size=check_int("image_size", image_size, 8, 512),
+        seed=check_int("seed", seed, 0, 2**63 - 1),
     )

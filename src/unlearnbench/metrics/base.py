@@ -22,6 +22,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from unlearnbench.params import check_choice, check_float, check_int  # noqa: F401  (re-exported for metrics)
 from unlearnbench.registry import Component, Registry
 
 __all__ = ["METRICS", "ROW_KEYS", "EvalContext", "FeatureSet", "Metric", "all_finite",
@@ -92,34 +93,6 @@ def make_row(metric: Metric | str, *, evalset: str, split: str, value: float, va
 def all_finite(*arrays: np.ndarray) -> bool:
     """True when every array holds only finite numbers (a diverged model gives NaN/inf features)."""
     return all(bool(np.isfinite(a).all()) for a in arrays)
-
-
-def check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:
-    """Validate an integer hyper-parameter in [lo, hi] (hi=None: unbounded)."""
-    rng = f"[{lo}, {'inf' if hi is None else hi}]"
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer in {rng}, got {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        raise ValueError(f"{name} must be an integer in {rng}, got {value}")
-    return int(value)
-
-
-def check_float(name: str, value: Any, lo: float, hi: float = math.inf, *, lo_open: bool = False,
-                hi_open: bool = False) -> float:
-    """Validate a real hyper-parameter in [lo, hi] (open ends with ``lo_open`` / ``hi_open``)."""
-    rng = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open or math.isinf(hi) else ']'}"
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a number in {rng}, got {value!r}")
-    v = float(value)
-    if (not math.isfinite(v) or v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi)):
-        raise ValueError(f"{name} must be a number in {rng}, got {value!r}")
-    return v
-
-
-def check_choice(name: str, value: Any, choices: tuple) -> Any:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
-    return value
 
 
 @dataclass
