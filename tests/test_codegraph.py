@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import sys
@@ -144,3 +145,22 @@ def test_an_edit_reruns_exactly_the_jobs_whose_code_reaches_it(quick_run, tmp_pa
             assert _dry_run(work) == expected, module
         finally:
             path.write_text(original)
+
+
+def test_registry_packages_discover_their_members_and_the_closures_see_the_same_scan(tmp_path):
+    """Metrics and dataset adapters are found by reading the package folder (one new file is enough), and the
+    import graph reaches exactly those modules through the package's ``import_registering`` call."""
+    from unlearnbench.data import DATASETS
+    from unlearnbench.discovery import registering_modules
+    from unlearnbench.metrics import METRICS
+
+    registered = {"unlearnbench.metrics": {METRICS.get(n).__module__ for n in METRICS.names()},
+                  "unlearnbench.data": {DATASETS.get(n).build.__module__ for n in DATASETS.names()}}
+    for package, decorator in (("unlearnbench.metrics", "register_metric"), ("unlearnbench.data", "register_dataset")):
+        found = set(registering_modules(package, str(REPO / "src" / Path(*package.split("."))), decorator))
+        assert found == registered[package]  # (no plugins installed in the test environment)
+        assert found <= import_closure([package])
+    (tmp_path / "fresh.py").write_text("from x import register_metric\n\n@register_metric('fresh')\nclass F: ...\n")
+    (tmp_path / "helper.py").write_text("def register_metric(name): ...\n\nclass Helper: ...\n")
+    (tmp_path / "dotted.py").write_text("import m\n\n@m.base.register_metric('d')\ndef build(): ...\n")
+    assert registering_modules("pkg", str(tmp_path), "register_metric") == ("pkg.dotted", "pkg.fresh")

@@ -17,7 +17,9 @@ modules: a module is in or out, names only decide which further modules are reac
 
 What static analysis cannot see is a registry lookup by name (``create_method("scrub")``): rules that run
 one registered component pass its module as an extra entry and ``skip_edges`` for the registry package's
-imports of the others (``rules/unlearn.smk``, :func:`unlearnbench.methods.method_modules`).
+imports of the others (``rules/unlearn.smk``, :func:`unlearnbench.methods.method_module`). A registry package
+that discovers its members by reading source (``import_registering(__name__, "register_metric")``,
+:mod:`unlearnbench.discovery`) is followed: that call imports exactly the modules the same scan finds here.
 
 An entry outside the package — a plugin's module (:mod:`unlearnbench.plugins`) — is hashed by its source
 file (``importlib.util.find_spec(name).origin``; finding it imports its parent packages, never the module
@@ -128,9 +130,23 @@ def _analyse(name: str) -> _Module:
             if stmt.decorator_list:
                 info.always.add(stmt.name)
         else:
-            info.load += _imports_in([stmt], name)
+            info.load += _imports_in([stmt], name) + _discovered(stmt, name)
             info.always |= _names_in(stmt) & defs
     return info
+
+
+def _discovered(stmt: ast.stmt, current: str) -> list[tuple[str, frozenset | None]]:
+    """A module-level ``import_registering(__name__, "<decorator>")`` (:mod:`unlearnbench.discovery`) imports the
+    package's modules that register with that decorator: the same scan, so they are reachable here too."""
+    from unlearnbench.discovery import registering_modules
+
+    out: list[tuple[str, frozenset | None]] = []
+    for node in ast.walk(stmt):
+        if (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "import_registering"
+                and len(node.args) == 2 and isinstance(node.args[1], ast.Constant)):
+            directory = str(module_file(current).parent)
+            out += [(m, ALL) for m in registering_modules(current, directory, node.args[1].value)]
+    return out
 
 
 def script_entries(script: str | Path) -> list[tuple[str, frozenset | None]]:

@@ -8,13 +8,14 @@ stages — docs/metrics.md), knn (prelogit, logit), probe, procrustes (orthogona
 and mutual k-NN rows carry a bootstrap standard error (:mod:`.uncertainty`), Procrustes rows its
 infinitesimal-jackknife counterpart.
 """
-from unlearnbench.metrics import accuracy, cka, knn, mia, mutual_knn, probe, procrustes  # noqa: F401  (register)
+from unlearnbench.discovery import import_registering
 from unlearnbench.metrics.base import (METRICS, ROW_KEYS, EvalContext, FeatureSet, Metric, create_metric,
                                        list_metrics, make_row, register_metric)
 from unlearnbench.metrics.cka import LinearCKAAccumulator, linear_cka
 from unlearnbench.metrics.knn import knn_predict
 from unlearnbench.plugins import load_plugins
 
+import_registering(__name__, "register_metric")  # every module of this folder with a @register_metric
 load_plugins("unlearnbench.metrics")  # metrics of installed packages (entry points; unlearnbench.plugins)
 
 __all__ = ["METRICS", "ROW_KEYS", "EvalContext", "FeatureSet", "LinearCKAAccumulator", "Metric", "create_metric",
