@@ -132,8 +132,11 @@ run_logged "$WORK/snakemake-slurm.log" "${SM[@]}" --workflow-profile "$PROFILE" 
   --seconds-between-status-checks 5
 T1=$(date +%s)
 say "quick preset locally (profiles/default)"
+# with the profile's set-threads: a job's torch thread count (min(set-threads, its CPUs): training.setup_torch)
+# changes the last bits of its results, so both runs must compute with the same one
+read -r -a THREADS < <("$PY" -m unlearnbench.cluster set-threads "$PROFILE/config.yaml")
 run_logged "$WORK/snakemake-local.log" "${SM[@]}" --workflow-profile profiles/default \
-  --config "output_root=$WORK/local" --cores 2
+  --config "output_root=$WORK/local" --cores 2 ${THREADS[@]:+--set-threads "${THREADS[@]}"}
 T2=$(date +%s)
 SBATCHED=$(grep -c "Job .* has been submitted with SLURM jobid" "$WORK/snakemake-slurm.log" || true)
 say "SLURM run: $((T1 - T0)) s, $SBATCHED sbatch jobs; local run: $((T2 - T1)) s"

@@ -2,6 +2,7 @@
 generated slurm.conf, and the equality check of two runs (which must fail on any changed value)."""
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -77,3 +78,14 @@ def test_compare_finds_equal_runs_equal_and_any_changed_value(quick_out, tmp_pat
     assert "results differ in columns ['value']" in capsys.readouterr().err
     shutil.rmtree(b / quick_out.name)
     assert "experiments differ" in compare_roots(a, b)[0]
+
+
+def test_set_threads_lists_the_profile_rules_for_the_local_comparison_run(tmp_path):
+    from unlearnbench.cluster import set_threads
+
+    words = set_threads(REPO / "profiles" / "slurm" / "config.yaml")
+    assert words and all(re.fullmatch(r"\w+=\d+", w) for w in words)
+    assert "train_original=8" in words  # the shipped profile's torch rules
+    profile = tmp_path / "config.yaml"
+    profile.write_text("jobs: 4\n")
+    assert set_threads(profile) == []

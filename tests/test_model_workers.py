@@ -88,3 +88,15 @@ def test_a_failing_job_in_a_worker_fails_with_its_traceback_in_the_log(script, t
     assert not out.exists()
     text = log.read_text()
     assert "Traceback" in text and "the job failed on purpose" in text and "[timing] " in text
+
+
+def test_a_worker_that_dies_fails_its_job_and_the_next_job_gets_a_fresh_one(script, tmp_path):
+    model_workers.configure(2)
+    killer = tmp_path / "die.py"
+    killer.write_text("import os\nos._exit(9)\n")
+    job, _, _ = _job(tmp_path, "dies")
+    with pytest.raises(RuntimeError, match="worker process running die.py died"):
+        run_script(killer, job, model=True)
+    job, out, _ = _job(tmp_path, "after")
+    run_script(script, job, model=True)
+    assert out.exists()

@@ -3,6 +3,9 @@ profile, and the check that a run through it equals a local run.
 
 ``python -m unlearnbench.cluster node-size PROFILE_CONFIG``   the largest cpus / mem_mb / gpus one job asks for
 ``python -m unlearnbench.cluster slurm-conf --node … --work …``   a ``slurm.conf`` for one node, printed
+``python -m unlearnbench.cluster set-threads PROFILE_CONFIG``   the profile's ``set-threads`` as ``rule=N`` words,
+for a local run that must compute with the threads the cluster jobs got (torch's thread count changes the last
+bits of every result)
 ``python -m unlearnbench.cluster compare OUT_ROOT_A OUT_ROOT_B``  every experiment's results, summary and
 leaderboard equal in both output roots (exit 1 naming the first difference)
 
@@ -51,6 +54,11 @@ def partitions(profile_config: str | Path) -> list[str]:
              if r and "slurm_partition" in r}
     first = [str(default)] if default else []
     return first + sorted(named - set(first)) or ["cpu"]
+
+
+def set_threads(profile_config: str | Path) -> list[str]:
+    """``rule=N`` for every rule the profile's ``set-threads`` names (Snakemake's ``--set-threads`` syntax)."""
+    return [f"{rule}={int(n)}" for rule, n in sorted((read_profile(profile_config).get("set-threads") or {}).items())]
 
 
 def node_size(profile_config: str | Path, slots: int = 1) -> tuple[int, int, int]:
@@ -157,12 +165,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument(f"--{opt}", required=True)
     for opt in ("cpus", "mem-mb", "gpus", "ctld-port", "slurmd-port"):
         p.add_argument(f"--{opt}", required=True, type=int)
+    p = sub.add_parser("set-threads")
+    p.add_argument("profile_config")
     p = sub.add_parser("compare")
     p.add_argument("a")
     p.add_argument("b")
     args = parser.parse_args(argv)
     if args.cmd == "node-size":
         print(*node_size(args.profile_config, args.slots))
+    elif args.cmd == "set-threads":
+        print(*set_threads(args.profile_config))
     elif args.cmd == "slurm-conf":
         sys.stdout.write(slurm_conf(node=args.node, cpus=args.cpus, mem_mb=args.mem_mb, gpus=args.gpus,
                                     work=args.work, munge_socket=args.munge_socket, ctld_port=args.ctld_port,

@@ -120,5 +120,15 @@ def _execute(path: str, snakemake: Any, epoch0: float) -> None:
 
 def run_in_worker(path: Path, snakemake: Any, epoch0: float) -> None:
     """Run the job in a worker process and wait for it (its exception, if any, is raised here)."""
+    from concurrent.futures.process import BrokenProcessPool
+
     job = type(snakemake)(**{k: plain(v) for k, v in vars(snakemake).items()})
-    _pool().submit(_execute, str(path), job, epoch0).result()
+    pool = _pool()
+    try:
+        pool.submit(_execute, str(path), job, epoch0).result()
+    except BrokenProcessPool as exc:  # a worker died (killed, out of memory): later jobs get a fresh pool
+        with _LOCK:
+            if _POOL and _POOL[0] is pool:
+                _POOL.pop()
+        raise RuntimeError(f"the worker process running {path.name} died ({exc}); the job failed, later jobs "
+                           "start a fresh worker") from exc
