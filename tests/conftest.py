@@ -81,3 +81,26 @@ def job_counts(stdout: str) -> dict[str, int]:
             elif parts and parts[0] == "total":
                 break
     return counts
+
+
+def package_copy(quick_run: Path, dest: Path) -> Path:
+    """The quick run (outputs hard-linked: a dry run never writes them) with its own copy of the installed
+    package, for tests that edit a module and dry-run (the copy's ``src`` goes first on ``PYTHONPATH``)."""
+    import unlearnbench
+
+    shutil.copytree(quick_run, dest, ignore=shutil.ignore_patterns("outputs", "src"))
+    shutil.copytree(quick_run / "outputs", dest / "outputs", copy_function=os.link)
+    shutil.copytree(Path(unlearnbench.__file__).resolve().parent.parent, dest / "src",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return dest
+
+
+def package_dry_run(work: Path, *args: str) -> str:
+    """stdout of a dry run of the quick preset in a :func:`package_copy`, with its own package."""
+    exe = Path(sys.executable).with_name("snakemake")
+    proc = subprocess.run([str(exe), "--workflow-profile", "profiles/default", "--configfile", "configs/quick.yaml",
+                           "--cores", "2", "--dry-run", *args], cwd=work, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(work / "src")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-import shutil
 import subprocess
 import sys
 
 import pytest
 import yaml
 
-from conftest import REPO, job_counts
+from conftest import REPO, job_counts, package_copy, package_dry_run
 from unlearnbench.codegraph import import_closure, script_entries
 from unlearnbench.layout import Layout, model_id
 from unlearnbench.attacks import ATTACKS, attack_modules
@@ -103,29 +102,11 @@ attack(scenario="random1", seed=0, method="retrain", algorithm="retrain",
         assert loaded - closure(script, *entries) - registry == set(), script
 
 
-def _edited_copy(quick_run, tmp_path):
-    """The quick run (outputs hard-linked: a dry run never writes them) with its own copy of the package."""
-    work = tmp_path / "work"
-    shutil.copytree(quick_run, work, ignore=shutil.ignore_patterns("outputs", "src"))
-    shutil.copytree(quick_run / "outputs", work / "outputs", copy_function=os.link)
-    shutil.copytree(REPO / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    return work
-
-
-def _dry_run(work):
-    exe = os.path.join(os.path.dirname(sys.executable), "snakemake")
-    proc = subprocess.run([exe, "--workflow-profile", "profiles/default", "--configfile", "configs/quick.yaml",
-                           "--cores", "2", "--dry-run"], cwd=work, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(work / "src")})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return job_counts(proc.stdout)
-
-
 @pytest.mark.slow
 def test_an_edit_reruns_exactly_the_jobs_whose_code_reaches_it(quick_run, tmp_path):
     cfg = yaml.safe_load((quick_run / "configs" / "quick.yaml").read_text())
-    work = _edited_copy(quick_run, tmp_path)
-    assert _dry_run(work) == {}  # the copy, unedited, is up to date
+    work = package_copy(quick_run, tmp_path / "work")
+    assert job_counts(package_dry_run(work)) == {}  # the copy, unedited, is up to date
     evalsets = 2 + len(cfg["data"]["downstream"])
     reports = {"leaderboard": 1, "plots": 1, "exports": 1}
     cases = {
@@ -142,7 +123,7 @@ def test_an_edit_reruns_exactly_the_jobs_whose_code_reaches_it(quick_run, tmp_pa
         original = path.read_text()
         path.write_text(original + "\n# an edit\n")
         try:
-            assert _dry_run(work) == expected, module
+            assert job_counts(package_dry_run(work)) == expected, module
         finally:
             path.write_text(original)
 

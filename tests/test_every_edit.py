@@ -12,11 +12,7 @@ About 140 dry runs, two at a time (≈ 5 min on 2 cores): not part of ``make tes
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,7 +20,7 @@ import pytest
 import yaml
 
 import unlearnbench
-from conftest import REPO
+from conftest import REPO, package_copy, package_dry_run
 from unlearnbench.attacks import attack_modules
 from unlearnbench.codegraph import import_closure, script_entries
 from unlearnbench.methods import method_module
@@ -121,23 +117,6 @@ def downstream(jobs: list[dict], start: set[tuple]) -> set[tuple]:
     return seen
 
 
-def dry_run(work: Path) -> str:
-    exe = os.path.join(os.path.dirname(sys.executable), "snakemake")
-    proc = subprocess.run([exe, "--workflow-profile", "profiles/default", "--configfile", "configs/quick.yaml",
-                           "--cores", "2", "--dry-run"], cwd=work, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(work / "src")})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout
-
-
-def work_copy(quick_run: Path, dest: Path) -> Path:
-    """The quick run (outputs hard-linked: a dry run never writes them) with its own copy of the package."""
-    shutil.copytree(quick_run, dest, ignore=shutil.ignore_patterns("outputs", "src"))
-    shutil.copytree(quick_run / "outputs", dest / "outputs", copy_function=os.link)
-    shutil.copytree(PACKAGE.parent, dest / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    return dest
-
-
 def test_parses_the_dry_run_listing_and_follows_outputs_downstream():
     text = ("rule unlearn:\n    input: a.pt, data.npz\n    output: m.pt\n    jobid: 3\n"
             "    reason: Params have changed since last execution\n"
@@ -157,17 +136,12 @@ def test_parses_the_dry_run_listing_and_follows_outputs_downstream():
 def test_an_edit_to_any_module_reruns_exactly_the_jobs_whose_code_imports_it(quick_run, tmp_path):
     cfg = yaml.safe_load((quick_run / "configs" / "quick.yaml").read_text())
     code = rule_code(cfg)
-    works = [work_copy(quick_run, tmp_path / f"work{i}") for i in range(WORKERS)]
-    baseline = planned_jobs(dry_run(works[0]))
+    works = [package_copy(quick_run, tmp_path / f"work{i}") for i in range(WORKERS)]
+    baseline = planned_jobs(package_dry_run(works[0]))
     assert baseline == [], f"the unedited copy is not up to date: {baseline[:5]}"
-    # every job of the experiment, with its wildcards: a forced dry run lists them all
-    exe = os.path.join(os.path.dirname(sys.executable), "snakemake")
-    listing = subprocess.run([exe, "--workflow-profile", "profiles/default", "--configfile", "configs/quick.yaml",
-                              "--cores", "2", "--dry-run", "--forceall"], cwd=works[0], capture_output=True,
-                             text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1",
-                                                          "PYTHONPATH": str(works[0] / "src")})
-    assert listing.returncode == 0, listing.stderr[-3000:]
-    every_job = planned_jobs(listing.stdout)
+    # every job of the experiment, with its inputs and outputs: a forced dry run lists them all
+    listing = package_dry_run(works[0], "--forceall")
+    every_job = planned_jobs(listing)
     assert {j["rule"] for j in every_job} == set(code), "rule_code must name every rule of the workflow"
 
     closures: dict[tuple, set[str]] = {}
@@ -187,7 +161,7 @@ def test_an_edit_to_any_module_reruns_exactly_the_jobs_whose_code_imports_it(qui
             original = path.read_text()
             path.write_text(original + "\n# an edit\n")
             try:
-                planned = planned_jobs(dry_run(work))
+                planned = planned_jobs(package_dry_run(work))
             finally:
                 path.write_text(original)
             reran = {job_id(j) for j in planned}

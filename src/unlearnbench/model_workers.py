@@ -75,8 +75,10 @@ def plain(value: Any) -> Any:
         return str(value)
     if isinstance(value, list) and hasattr(value, "keys") and hasattr(value, "_names"):
         return JobFields([plain(v) for v in value], {k: plain(getattr(value, k)) for k in value.keys()})
-    if isinstance(value, (list, tuple)):
-        return type(value)(plain(v) for v in value) if type(value) in (list, tuple) else [plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(plain(v) for v in value)
+    if isinstance(value, list):
+        return [plain(v) for v in value]
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     return value
