@@ -34,8 +34,9 @@ class Finetune(UnlearningMethod):
     the sources of every default: docs/methods.md.
     """
 
-    #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
-    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (0.04, 0.1), "epochs": (5, 8)}
+    #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md); the lr
+    #: axis steps by a factor ≤ 2 between neighbouring points
+    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (0.04, 0.06, 0.1), "epochs": (5, 8)}
 
     epochs: int = hparam(10, ge=1, help="passes over the retain data (SalUn/l1-sparse: 10)")
     lr: float = hparam(0.01, gt=0, help="SGD learning rate (SalUn/l1-sparse FT: 0.01)")

@@ -30,8 +30,9 @@ class GradientAscent(UnlearningMethod):
     smaller batch (config.yaml, docs/methods.md).
     """
 
-    #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
-    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (1e-4, 3e-4), "epochs": (3, 5)}
+    #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md); the lr
+    #: axis steps by a factor ≤ 2 between neighbouring points
+    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (1e-4, 2e-4, 3e-4), "epochs": (3, 5)}
 
     epochs: int = hparam(5, ge=1, help="passes over the forget set (reference: 5)")
     lr: float = hparam(1e-4, gt=0, help="constant SGD learning rate (reference: 1e-4)")

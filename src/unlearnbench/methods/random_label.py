@@ -36,8 +36,9 @@ class RandomLabel(UnlearningMethod):
     epoch), not the recipe (docs/methods.md).
     """
 
-    #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
-    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (1e-3, 3e-3, 1e-2)}
+    #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md); the lr
+    #: axis steps by a factor ≤ 2 between neighbouring points
+    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (1e-3, 2e-3, 3e-3, 5e-3, 1e-2)}
 
     epochs: int = hparam(10, ge=1, help="epochs (SalUn code: 10)")
     lr: float = hparam(0.01, gt=0, help="constant SGD learning rate (SalUn code: 0.01)")

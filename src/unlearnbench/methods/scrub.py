@@ -44,8 +44,9 @@ class Scrub(UnlearningMethod):
     recipe: on CIFAR-100 the reference's min-steps outnumber its max-steps ≈ 30:1 (docs/methods.md).
     """
 
-    #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md)
-    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (2e-3, 5e-3), "max_epochs": (2, 4)}
+    #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md); the lr
+    #: axis steps by a factor ≤ 2 between neighbouring points
+    tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (2e-3, 3e-3, 5e-3), "max_epochs": (2, 4)}
 
     epochs: int = hparam(3, ge=1, help="epochs (sgda_epochs)")
     max_epochs: int = hparam(2, ge=0, help="leading epochs that include a max-step over D_f (msteps)")
