@@ -6,7 +6,7 @@
    and scored images), img/s and peak RSS.
 3. From the run's own ``[timing]`` lines: the attack rule's share of the whole run's compute.
 
-    .venv/bin/python benchmarks/bench_attacks.py OUT [--scenario random2] [--method finetune] [--repeats 5]
+    .venv/bin/python benchmarks/bench_attacks.py OUT [--scenario random4] [--method finetune] [--repeats 5]
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", type=Path, help="an experiment folder, e.g. /tmp/.../outputs/default")
-    ap.add_argument("--scenario", default="random2")
+    ap.add_argument("--scenario", default="random4")
     ap.add_argument("--method", default="finetune")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=5)

@@ -3,7 +3,7 @@
     import unlearnbench
     exp = unlearnbench.load("outputs/default")
     exp.summary.query("quantity == 'cka_to_original'")     # means over seeds with their noise
-    exp.board("random2")[["method", "verdict", "harmonic"]] # one scenario's leaderboard
+    exp.board("random4")[["method", "verdict", "harmonic"]] # one scenario's leaderboard
 
 What :class:`Experiment` holds (paths from :class:`unlearnbench.layout.Layout`, the workflow's own; nothing is
 recomputed):
