@@ -58,7 +58,9 @@ DOWNSTREAM = sorted(config["data"]["downstream"])
 DATASETS = ["upstream", *DOWNSTREAM]
 EVALSETS = ["train", "test", *DOWNSTREAM]
 METHOD_INSTANCES = sorted(config["methods"])
-FLOOR = bool(config["floor"])  # one original_prime per replicate seed: the seed-noise floor
+FLOOR = bool(config["floor"])  # one original_prime per floor seed: the seed-noise floor
+# the replicate seeds that train an original′: the first `floor_seeds` of them (null: every seed)
+FLOOR_SEEDS = (SEEDS if config["floor_seeds"] is None else SEEDS[:config["floor_seeds"]]) if FLOOR else []
 TUNING = config["tuning"]
 # the validation split carved from the upstream training data (prepare_data), only when tuning reads it
 VALIDATION = ({"fraction": TUNING["validation_fraction"], "seed": TUNING["seed"]}

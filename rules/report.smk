@@ -15,7 +15,7 @@ RESULTS = str(LAYOUT.results_table())
 def report_sidecars():
     """Checkpoint sidecars of every evaluated model, keyed ``scenario/seed/method`` (see report.sources)."""
     return {f"{sc}/{seed}/{m}": str(LAYOUT.run_sidecar(sc, seed, m))
-            for sc in SCENARIOS for seed in SEEDS for m in evaluated_methods(sc)}
+            for sc in SCENARIOS for seed, m in evaluated_runs(sc)}
 
 
 REPORT_INPUTS = {"summary": SUMMARY, "results": RESULTS, "sidecars": sorted(set(report_sidecars().values()))}

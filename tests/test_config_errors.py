@@ -168,6 +168,9 @@ SCHEMA_CASES = [
      ["scenarios.0.classes.0:", "1.5 is not of type 'string', 'integer'"]),
     ("validation_fraction", _set("tuning", "validation_fraction", 0.5),
      ["tuning.validation_fraction:", "0.5 is greater than or equal to the maximum of 0.5"]),
+    ("floor_seeds_one", _set("floor_seeds", 1), ["floor_seeds:", "1 is less than the minimum of 2"]),
+    ("floor_seeds_beyond_seeds", _set("floor_seeds", 2),
+     ["floor_seeds: 2 is more than the 1 replicate seeds (seeds: [0]); expected at most 1, or null for every seed"]),
 ]
 
 CASES = METHOD_CASES + SCENARIO_CASES + METRIC_CASES + TRAIN_CASES + SCHEMA_CASES

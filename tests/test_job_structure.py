@@ -129,3 +129,19 @@ def test_run_script_serialises_model_jobs(tmp_path):
         t.join()
     (a0, a1), (b0, b1) = sorted(tuple(map(float, line.split())) for line in spans.read_text().splitlines())
     assert a1 <= b0
+
+
+def test_floor_seeds_train_and_evaluate_original_prime_on_the_first_seeds_only(tmp_path):
+    """`floor_seeds: 2` of three replicate seeds: two original′ models (seeds 0 and 1), evaluated on each scenario;
+    the retrained references and the methods keep all three seeds."""
+    work = copy_workflow(tmp_path)
+    cfg = yaml.safe_load((work / "configs" / "quick.yaml").read_text())
+    cfg.update(seeds=[0, 1, 2], floor_seeds=2)
+    (work / "floor.yaml").write_text(yaml.safe_dump(cfg))
+    listing = snakemake(work, "--dry-run", configfile="floor.yaml").stdout
+    jobs = job_counts(listing)
+    assert jobs["train_original_prime"] == 2 and jobs["train_retrain"] == 3 * len(cfg["scenarios"]), jobs
+    assert "original_prime/seed2" not in listing and "original_prime/seed1" in listing
+    (work / "every.yaml").write_text(yaml.safe_dump({**cfg, "floor_seeds": None}))
+    full = job_counts(snakemake(work, "--dry-run", configfile="every.yaml").stdout)
+    assert full["train_original_prime"] == 3 and full["evaluate"] - jobs["evaluate"] == len(cfg["scenarios"]), full

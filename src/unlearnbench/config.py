@@ -163,6 +163,9 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
             raise ConfigError(f"model.pretrained: {exc}") from None
 
     _check_train(cfg["train"])
+    if cfg["floor_seeds"] is not None and cfg["floor_seeds"] > len(cfg["seeds"]):
+        raise ConfigError(f"floor_seeds: {cfg['floor_seeds']} is more than the {len(cfg['seeds'])} replicate seeds "
+                          f"(seeds: {cfg['seeds']}); expected at most {len(cfg['seeds'])}, or null for every seed")
 
     upstream = cfg["data"]["upstream"]
     try:
