@@ -57,7 +57,7 @@ def test_top_ranking_with_the_quick_runs_trained_model_picks_the_designed_source
     """The `similar` downstream classes are built from named upstream classes (data json `source_class`);
     ranked with the quick run's real original model, `top1_similar` forgets the designed source of
     downstream class 0 (round-robin: its best match comes first). On the embedded default (14 epochs)
-    `top2_similar` picks exactly the designed sources [0, 4] (docs/tuning.md)."""
+    `top4_similar` picks exactly the four designed sources [0, 1, 4, 5] (docs/tuning.md, run R)."""
     import json
 
     sources = json.loads(Layout(quick_out).data_files("similar")["meta"].read_text())["source_class"]
