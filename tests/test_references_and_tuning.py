@@ -46,7 +46,9 @@ def test_unlearned_models_record_their_tuning(quick_out):
     results = pd.read_parquet(layout.results_table(quick_out))
     ga = results[results["method"] == "ga"]
     record = json.loads(ga["tuning"].iloc[0])
-    assert record["grid"] == [{"lr": 0.0001}, {"lr": 0.001}] and record["chosen"] in record["grid"]
+    assert record["grid"] == [{"lr": 0.0001}, {"lr": 0.001}]
+    assert record["chosen"] in record["grid"] + record["extended"]
+    assert len(record["scores"]) == len(record["grid"]) + len(record["extended"]) <= 3  # edge_steps 1, one axis
     assert json.loads(ga["method_params"].iloc[0])["lr"] == record["chosen"]["lr"]
     assert (results.loc[results["method"] == "bs", "tuning"] == "").all()  # tune: false
 
@@ -163,3 +165,44 @@ def test_monitoring_subsample_never_changes_the_model(quick_out, tmp_path):
     assert read_meta(outs[3])["monitor_images"] == 3 and read_meta(outs[None])["monitor_images"] is None
     monitored = [e["forget_acc"] for e in read_meta(outs[3])["curve"]]  # accuracy of 3 images: a multiple of 1/3
     assert monitored and all(abs(3 * v - round(3 * v)) < 1e-9 for v in monitored)
+
+
+def test_edge_points_continue_the_axis_where_the_best_point_sits_on_its_edge():
+    from unlearnbench.tuning import edge_points
+
+    ga = {"algorithm": "gradient_ascent"}
+    grid = [{"lr": lr, "epochs": e} for lr in (1e-4, 3e-4) for e in (3, 5)]
+    # best on both upper edges: one step past each (lr geometric ×3, epochs arithmetic +2)
+    assert edge_points("ga", ga, grid, {"lr": 3e-4, "epochs": 5}) == [{"lr": 9e-4, "epochs": 5},
+                                                                      {"lr": 3e-4, "epochs": 7}]
+    # lower edges: lr ÷3; epochs 3 − 2 = 1 is still valid (>= 1)
+    assert edge_points("ga", ga, grid, {"lr": 1e-4, "epochs": 3}) == [{"lr": 3.33333e-05, "epochs": 3},
+                                                                      {"lr": 1e-4, "epochs": 1}]
+    three = [{"lr": lr, "epochs": 1} for lr in (1e-4, 2e-4, 3e-4)]
+    assert edge_points("ga", ga, three, {"lr": 2e-4, "epochs": 1}) == []  # interior: bracketed
+    # a step outside the declared range is not run (epochs >= 1), nor a point already searched
+    low = [{"lr": 1e-4, "epochs": e} for e in (1, 2)]
+    assert edge_points("ga", ga, low, {"lr": 1e-4, "epochs": 1}) == []
+    assert edge_points("ga", ga, low + [{"lr": 1e-4, "epochs": 3}], {"lr": 1e-4, "epochs": 2}) == []
+    ssd = {"algorithm": "ssd"}
+    alphas = [{"selection_weighting": a} for a in (2.0, 4.0)]
+    assert edge_points("ssd", ssd, alphas, {"selection_weighting": 2.0}) == [{"selection_weighting": 1.0}]
+
+
+def test_tuning_steps_past_the_edge_and_records_the_extension(quick_out, tmp_path):
+    """With edge_steps 1 the tune stage runs exactly the edge points of the grid's best point, after the grid;
+    scores and accuracies cover grid + extended, and the chosen point is the best of all of them."""
+    from unlearnbench.tuning import edge_points, tune_method
+
+    spec = {"algorithm": "gradient_ascent", "epochs": 1, "grid": {"lr": [0.0001, 0.0003]}}
+    args = ("ga", spec, Layout(quick_out).checkpoint("original"),
+            Layout(quick_out).run_checkpoint("random1", 0, "retrain"), Layout(quick_out).data_files("upstream")["npz"],
+            Layout(quick_out).forget_set("random1"))
+    plain = tune_method(*args, tmp_path / "plain.json", seed=0, threads=2, device="cpu")
+    edged = tune_method(*args, tmp_path / "edged.json", seed=0, threads=2, device="cpu", edge_steps=1)
+    assert plain["extended"] == [] and edged["scores"][:2] == plain["scores"]  # the grid's runs are the same
+    best_of_grid = plain["grid"][plain["chosen_index"]]
+    assert edged["extended"] == edge_points("ga", spec, plain["grid"], best_of_grid) != []  # 2 points: an edge
+    searched = edged["grid"] + edged["extended"]
+    assert len(edged["scores"]) == len(edged["accuracies"]) == len(searched)
+    assert edged["chosen"] == searched[int(np.argmin(edged["scores"]))] == searched[edged["chosen_index"]]

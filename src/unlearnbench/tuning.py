@@ -7,6 +7,12 @@ seeds it. Each is scored by :data:`TUNING_CRITERION` against the retrained refer
 the **validation split carved from the training data** (``prepare_data``): the test splits the leaderboard
 reports are never read, not even by the per-epoch monitoring.
 
+**Edges.** A grid whose best point lies on the edge of an axis has not bracketed the optimum: with
+``edge_steps`` > 0 the stage then runs one more point past that edge on each such axis (the best point with
+that value replaced: a float axis continues geometrically, an int axis arithmetically, from its two outermost
+values; a value the hyper-parameter's declared range rejects is not run), and repeats from the new best point
+up to ``edge_steps`` times. The points run past the declared grid are recorded as ``extended``.
+
 The selected point's model is written beside the selection record (:func:`tuned_model_path`): it *is* the
 first seed's unlearning run, so the unlearn job of that seed adopts it instead of computing it again
 (:func:`unlearnbench.unlearning.run_unlearning` with ``tuned_ckpt``; identical weights, tested). Its per-epoch
@@ -25,7 +31,7 @@ from unlearnbench.atomic import write_json
 from unlearnbench.checkpoints import load_checkpoint, save_checkpoint
 from unlearnbench.workflow import phase
 
-__all__ = ["TUNING_CRITERION", "tune_method", "tuned_model_path"]
+__all__ = ["TUNING_CRITERION", "edge_points", "tune_method", "tuned_model_path"]
 
 #: how the tune stage scores a grid point (written into every selection record)
 TUNING_CRITERION = ("|acc(forget) - acc_retrain(forget)| + |acc(retain_val) - acc_retrain(retain_val)|; forget = "
@@ -38,6 +44,37 @@ def tuned_model_path(record_json: str | Path) -> Path:
     """The selected run's checkpoint, beside its selection record (``{scenario}/{method}.json`` →
     ``{scenario}/{method}.safetensors``)."""
     return Path(record_json).with_suffix(".safetensors")
+
+
+def edge_points(instance: str, spec: dict[str, Any], searched: list[dict[str, Any]],
+                best: dict[str, Any]) -> list[dict[str, Any]]:
+    """The points one step past the edge of every numeric axis on which ``best`` holds the extreme value of
+    the ``searched`` points (module docstring "Edges"): new, valid points only, in the grid's axis order."""
+    import dataclasses
+
+    from unlearnbench.methods import METHODS
+    from unlearnbench.methods.base import MethodConfigError, check_value
+
+    fields = {f.name: f for f in dataclasses.fields(METHODS[spec["algorithm"]])}
+    out = []
+    for key, value in best.items():
+        values = sorted({p[key] for p in searched})
+        if len(values) < 2 or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if value not in (values[0], values[-1]):
+            continue
+        edge, inner = (values[0], values[1]) if value == values[0] else (values[-1], values[-2])
+        step = edge * (edge / inner) if isinstance(edge, float) and inner != 0 else edge + (edge - inner)
+        if isinstance(edge, float):
+            step = float(f"{step:.6g}")
+        point = {**best, key: step}
+        try:
+            check_value(instance, fields[key], step)
+        except MethodConfigError:
+            continue
+        if point not in searched and point not in out:
+            out.append(point)
+    return out
 
 
 def _tuning_sets(ds, fs, forget=None) -> dict[str, Any]:
@@ -54,12 +91,13 @@ def _tuning_sets(ds, fs, forget=None) -> dict[str, Any]:
 
 def tune_method(instance: str, spec: dict[str, Any], original_ckpt: str | Path, retrain_ckpt: str | Path,
                 data_npz: str | Path, forget_json: str | Path, out_json: str | Path, *, seed: int, threads: int,
-                device: str, monitor_images: int | None = None,
-                surrogate_npz: str | Path | None = None) -> dict[str, Any]:
+                device: str, monitor_images: int | None = None, surrogate_npz: str | Path | None = None,
+                edge_steps: int = 0) -> dict[str, Any]:
     """Select one method instance's hyper-parameters for one scenario on logits only (module docstring).
 
-    Writes and returns the record ``{grid, scores, accuracies, retrain, chosen, chosen_index, criterion, seed}``
-    and the chosen point's model (:func:`tuned_model_path`; its sidecar carries the run's status and log).
+    Writes and returns the record ``{grid, extended, scores, accuracies, retrain, chosen, chosen_index, criterion,
+    seed}`` (``scores``, ``accuracies`` and ``chosen_index`` over ``grid + extended``) and the chosen point's
+    model (:func:`tuned_model_path`; its sidecar carries the run's status and log).
     """
     from unlearnbench.data.arrays import model_norm
     from unlearnbench.methods import create_method, grid_points
@@ -86,7 +124,9 @@ def tune_method(instance: str, spec: dict[str, Any], original_ckpt: str | Path, 
         retrain_sets = sets if same_input else _tuning_sets(ds.for_model(retrain), fs)
         retrain_acc = {k: accuracy(retrain, v, dev) for k, v in retrain_sets.items()}
     scores, accs, best = [], [], None
-    for point in points:
+
+    def run(point: dict[str, Any]) -> None:
+        nonlocal best
         with phase("load"):  # a fresh original, seeded exactly as run_unlearning seeds it
             _, model, _, _, _, task = _unlearning_task(original_ckpt, data_npz, forget_json, **load)
         with phase("compute"):
@@ -99,15 +139,32 @@ def tune_method(instance: str, spec: dict[str, Any], original_ckpt: str | Path, 
         if best is None or scores[-1] < scores[best[0]]:  # strict: ties keep the first point, as np.argmin
             best = (len(scores) - 1, copy.deepcopy(outcome.model).cpu(), outcome.status, outcome.log)
         print(f"[tune {instance}] point {point}: {acc} score {scores[-1]:.4f}", file=sys.stderr, flush=True)
+
+    for point in points:
+        run(point)
+    extended: list[dict[str, Any]] = []
+    for _ in range(edge_steps):
+        beyond = edge_points(instance, spec, points + extended, (points + extended)[int(np.argmin(scores))])
+        for point in beyond:
+            try:
+                create_method(instance, {**spec, **point})
+            except ValueError:  # valid alone, not with the instance's other values: not run
+                continue
+            extended.append(point)
+            run(point)
+        if not beyond:
+            break
     chosen = int(np.argmin(scores))
     assert best is not None and best[0] == chosen
-    record = {"instance": instance, "algorithm": spec["algorithm"], "grid": points, "scores": scores,
-              "accuracies": accs, "retrain": retrain_acc, "chosen": points[chosen], "chosen_index": chosen,
+    searched = points + extended
+    record = {"instance": instance, "algorithm": spec["algorithm"], "grid": points, "extended": extended,
+              "scores": scores,
+              "accuracies": accs, "retrain": retrain_acc, "chosen": searched[chosen], "chosen_index": chosen,
               "criterion": TUNING_CRITERION, "seed": seed}
     with phase("write"):
         save_checkpoint(tuned_model_path(out_json), best[1],
                         {"role": "tuned", "arch": original_meta["arch"], "num_classes": ds.num_classes,
                          "model_kwargs": original_meta.get("model_kwargs", {}), "seed": seed, "method": instance,
-                         "chosen": points[chosen], "status": best[2], "log": best[3]})
+                         "chosen": searched[chosen], "status": best[2], "log": best[3]})
         write_json(out_json, record)
     return record
