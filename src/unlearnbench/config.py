@@ -134,7 +134,8 @@ def _check_methods_first(cfg: dict[str, Any]) -> None:
                               f"after a registered algorithm may leave it out; registered: {sorted(METHODS)})")
         try:
             create_method(name, spec)
-            grid_points(name, spec)
+            for point in grid_points(name, spec):  # each point with the block's other values (cross-key rules)
+                create_method(name, {**spec, **point})
         except MethodConfigError as exc:
             raise ConfigError(str(exc)) from None
     _check_tuned_keys(cfg)

@@ -10,7 +10,8 @@ reports are never read, not even by the per-epoch monitoring.
 **Edges.** A grid whose best point lies on the edge of an axis has not bracketed the optimum: with
 ``edge_steps`` > 0 the stage then runs one more point past that edge on each such axis (the best point with
 that value replaced: a float axis continues geometrically, an int axis arithmetically, from its two outermost
-values; a value the hyper-parameter's declared range rejects is not run), and repeats from the new best point
+values; a point the method rejects — outside a declared range, or inconsistent with the instance's other
+values — is not run), and repeats from the new best point
 up to ``edge_steps`` times. The points run past the declared grid are recorded as ``extended``.
 
 The selected point's model is written beside the selection record (:func:`tuned_model_path`): it *is* the
@@ -49,13 +50,10 @@ def tuned_model_path(record_json: str | Path) -> Path:
 def edge_points(instance: str, spec: dict[str, Any], searched: list[dict[str, Any]],
                 best: dict[str, Any]) -> list[dict[str, Any]]:
     """The points one step past the edge of every numeric axis on which ``best`` holds the extreme value of
-    the ``searched`` points (module docstring "Edges"): new, valid points only, in the grid's axis order."""
-    import dataclasses
+    the ``searched`` points (module docstring "Edges"): new points the method accepts with the instance's other
+    values (:func:`unlearnbench.methods.create_method`), in the grid's axis order."""
+    from unlearnbench.methods import create_method
 
-    from unlearnbench.methods import METHODS
-    from unlearnbench.methods.base import MethodConfigError, check_value
-
-    fields = {f.name: f for f in dataclasses.fields(METHODS[spec["algorithm"]])}
     out = []
     for key, value in best.items():
         values = sorted({p[key] for p in searched})
@@ -68,12 +66,13 @@ def edge_points(instance: str, spec: dict[str, Any], searched: list[dict[str, An
         if isinstance(edge, float):
             step = float(f"{step:.6g}")
         point = {**best, key: step}
-        try:
-            check_value(instance, fields[key], step)
-        except MethodConfigError:
+        if point in searched or point in out:
             continue
-        if point not in searched and point not in out:
-            out.append(point)
+        try:
+            create_method(instance, {**spec, **point})
+        except ValueError:  # outside the declared range, or inconsistent with the instance's other values
+            continue
+        out.append(point)
     return out
 
 
@@ -142,21 +141,17 @@ def tune_method(instance: str, spec: dict[str, Any], original_ckpt: str | Path, 
 
     for point in points:
         run(point)
-    extended: list[dict[str, Any]] = []
+    searched = list(points)
     for _ in range(edge_steps):
-        beyond = edge_points(instance, spec, points + extended, (points + extended)[int(np.argmin(scores))])
-        for point in beyond:
-            try:
-                create_method(instance, {**spec, **point})
-            except ValueError:  # valid alone, not with the instance's other values: not run
-                continue
-            extended.append(point)
-            run(point)
+        beyond = edge_points(instance, spec, searched, searched[int(np.argmin(scores))])
         if not beyond:
             break
+        for point in beyond:
+            searched.append(point)
+            run(point)
     chosen = int(np.argmin(scores))
     assert best is not None and best[0] == chosen
-    searched = points + extended
+    extended = searched[len(points):]
     record = {"instance": instance, "algorithm": spec["algorithm"], "grid": points, "extended": extended,
               "scores": scores,
               "accuracies": accs, "retrain": retrain_acc, "chosen": searched[chosen], "chosen_index": chosen,
