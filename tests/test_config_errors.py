@@ -169,8 +169,6 @@ SCHEMA_CASES = [
     ("validation_fraction", _set("tuning", "validation_fraction", 0.5),
      ["tuning.validation_fraction:", "0.5 is greater than or equal to the maximum of 0.5"]),
     ("floor_seeds_one", _set("floor_seeds", 1), ["floor_seeds:", "1 is less than the minimum of 2"]),
-    ("grid_point_across_keys", _set("methods", "scrub", {"algorithm": "scrub", "grid": {"max_epochs": [2, 4]}}),
-     ["methods.scrub.max_epochs: must be <= epochs (3), got 4"]),
     ("floor_seeds_beyond_seeds", _set("floor_seeds", 2),
      ["floor_seeds: 2 is more than the 1 replicate seeds (seeds: [0]); expected at most 1, or null for every seed"]),
 ]

@@ -184,10 +184,6 @@ def test_edge_points_continue_the_axis_where_the_best_point_sits_on_its_edge():
     low = [{"lr": 1e-4, "epochs": e} for e in (1, 2)]
     assert edge_points("ga", ga, low, {"lr": 1e-4, "epochs": 1}) == []
     assert edge_points("ga", ga, low + [{"lr": 1e-4, "epochs": 3}], {"lr": 1e-4, "epochs": 2}) == []
-    # a step the method rejects with the instance's other values is not run: SCRUB's max-step epochs <= epochs
-    scrub = [{"lr": lr, "max_epochs": m} for lr in (3e-3, 5e-3) for m in (2, 3)]
-    assert edge_points("scrub", {"algorithm": "scrub"}, scrub, {"lr": 5e-3, "max_epochs": 3}) == [
-        {"lr": 8.33333e-3, "max_epochs": 3}]
     ssd = {"algorithm": "ssd"}
     alphas = [{"selection_weighting": a} for a in (2.0, 4.0)]
     assert edge_points("ssd", ssd, alphas, {"selection_weighting": 2.0}) == [{"selection_weighting": 1.0}]
