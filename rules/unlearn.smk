@@ -50,6 +50,7 @@ rule tune:
         spec=lambda w: as_json(config["methods"][w.method]),
         grid=lambda w: as_json(grid_points(w.method, config["methods"][w.method])),
         edge_steps=config["tuning"]["edge_steps"],
+        refine_steps=config["tuning"]["refine_steps"],
         seed=SEEDS[0],  # tuned once per method and scenario, on the first replicate seed
         monitor_images=config["monitor_images"],
         device=config["device"],

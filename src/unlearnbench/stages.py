@@ -53,14 +53,14 @@ def train_reference(data_npz: str | Path, data_json: str | Path, out_ckpt: str |
 def tune(instance: str, spec: dict[str, Any], original_ckpt: str | Path, retrain_ckpt: str | Path,
          data_npz: str | Path, forget_json: str | Path, out_json: str | Path, *, seed: int, threads: int,
          device: str, monitor_images: int | None = None, surrogate_npz: str | Path | None = None,
-         edge_steps: int = 0) -> dict[str, Any]:
+         edge_steps: int = 0, refine_steps: int = 0) -> dict[str, Any]:
     """One method instance's hyper-parameters for one scenario, selected on logits
     (:func:`unlearnbench.tuning.tune_method`)."""
     from unlearnbench.tuning import tune_method
 
     return tune_method(instance, spec, original_ckpt, retrain_ckpt, data_npz, forget_json, out_json, seed=seed,
                        threads=threads, device=device, monitor_images=monitor_images, surrogate_npz=surrogate_npz,
-                       edge_steps=edge_steps)
+                       edge_steps=edge_steps, refine_steps=refine_steps)
 
 
 def unlearn(instance: str, spec: dict[str, Any], original_ckpt: str | Path, data_npz: str | Path,

@@ -12,7 +12,15 @@ reports are never read, not even by the per-epoch monitoring.
 that value replaced: a float axis continues geometrically, an int axis arithmetically, from its two outermost
 values; a point the method rejects — outside a declared range, or inconsistent with the instance's other
 values — is not run), and repeats from the new best point
-up to ``edge_steps`` times. The points run past the declared grid are recorded as ``extended``.
+up to ``edge_steps`` times.
+
+**Refinement.** A grid resolves its optimum only to one grid step (lr 3e-3 vs 5e-3; SSD's α 2 vs 4, where
+the dampened fraction jumps). With ``refine_steps`` > 0 the stage then halves the step around the best point:
+on each numeric axis, one point between the best value and its better-scoring neighbour on the line through
+the best point (the searched points that differ from it on that axis only) — the geometric mean for a float
+axis, the arithmetic midpoint for an int axis (none when the neighbours are adjacent integers) — and repeats
+from the new best point up to ``refine_steps`` times. Coarse to fine, the same rule for every instance.
+The points run beyond the declared grid (edges, then refinements) are recorded as ``extended``.
 
 The selected point's model is written beside the selection record (:func:`tuned_model_path`): it *is* the
 first seed's unlearning run, so the unlearn job of that seed adopts it instead of computing it again
@@ -32,7 +40,7 @@ from unlearnbench.atomic import write_json
 from unlearnbench.checkpoints import load_checkpoint, save_checkpoint
 from unlearnbench.workflow import phase
 
-__all__ = ["TUNING_CRITERION", "edge_points", "tune_method", "tuned_model_path"]
+__all__ = ["TUNING_CRITERION", "edge_points", "refine_points", "tune_method", "tuned_model_path"]
 
 #: how the tune stage scores a grid point (written into every selection record)
 TUNING_CRITERION = ("|acc(forget) - acc_retrain(forget)| + |acc(retain_val) - acc_retrain(retain_val)|; forget = "
@@ -47,17 +55,34 @@ def tuned_model_path(record_json: str | Path) -> Path:
     return Path(record_json).with_suffix(".safetensors")
 
 
+def _accepted(instance: str, spec: dict[str, Any], point: dict[str, Any], searched: list[dict[str, Any]],
+              out: list[dict[str, Any]]) -> bool:
+    """A new point the method accepts with the instance's other values (:func:`unlearnbench.methods.create_method`):
+    not outside a declared range, not inconsistent with the other values, not searched or proposed already."""
+    from unlearnbench.methods import create_method
+
+    if point in searched or point in out:
+        return False
+    try:
+        create_method(instance, {**spec, **point})
+    except ValueError:
+        return False
+    return True
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def edge_points(instance: str, spec: dict[str, Any], searched: list[dict[str, Any]],
                 best: dict[str, Any]) -> list[dict[str, Any]]:
     """The points one step past the edge of every numeric axis on which ``best`` holds the extreme value of
     the ``searched`` points (module docstring "Edges"): new points the method accepts with the instance's other
     values (:func:`unlearnbench.methods.create_method`), in the grid's axis order."""
-    from unlearnbench.methods import create_method
-
-    out = []
+    out: list[dict[str, Any]] = []
     for key, value in best.items():
         values = sorted({p[key] for p in searched})
-        if len(values) < 2 or isinstance(value, bool) or not isinstance(value, (int, float)):
+        if len(values) < 2 or not _numeric(value):
             continue
         if value not in (values[0], values[-1]):
             continue
@@ -66,13 +91,41 @@ def edge_points(instance: str, spec: dict[str, Any], searched: list[dict[str, An
         if isinstance(edge, float):
             step = float(f"{step:.6g}")
         point = {**best, key: step}
-        if point in searched or point in out:
+        if _accepted(instance, spec, point, searched, out):
+            out.append(point)
+    return out
+
+
+def refine_points(instance: str, spec: dict[str, Any], searched: list[dict[str, Any]], scores: list[float],
+                  best: dict[str, Any]) -> list[dict[str, Any]]:
+    """The points halfway between ``best`` and its better-scoring neighbour on every numeric axis (module
+    docstring "Refinement"): neighbours are the nearest values below and above on the line through ``best``
+    (searched points equal to it on every other key); a tie goes to the lower value. Geometric mean for
+    floats of one sign, else the arithmetic midpoint (rounded down for ints: none between adjacent ints)."""
+    out: list[dict[str, Any]] = []
+    for key, value in best.items():
+        if not _numeric(value):
             continue
-        try:
-            create_method(instance, {**spec, **point})
-        except ValueError:  # outside the declared range, or inconsistent with the instance's other values
+        line = {}
+        for point, score in zip(searched, scores):
+            if all(point[k] == best[k] for k in best if k != key) and point[key] != value:
+                line[point[key]] = min(score, line.get(point[key], float("inf")))
+        below = [v for v in line if v < value]
+        above = [v for v in line if v > value]
+        sides = ([max(below)] if below else []) + ([min(above)] if above else [])
+        if not sides:
             continue
-        out.append(point)
+        neighbour = min(sides, key=lambda v: line[v])  # stable: the lower value on a tie
+        if isinstance(value, float) or isinstance(neighbour, float):
+            mid = (value * neighbour) ** 0.5 if value * neighbour > 0 else (value + neighbour) / 2
+            mid = float(f"{mid:.6g}")
+        else:
+            mid = (value + neighbour) // 2
+            if mid in (value, neighbour):
+                continue
+        point = {**best, key: mid}
+        if _accepted(instance, spec, point, searched, out):
+            out.append(point)
     return out
 
 
@@ -91,7 +144,7 @@ def _tuning_sets(ds, fs, forget=None) -> dict[str, Any]:
 def tune_method(instance: str, spec: dict[str, Any], original_ckpt: str | Path, retrain_ckpt: str | Path,
                 data_npz: str | Path, forget_json: str | Path, out_json: str | Path, *, seed: int, threads: int,
                 device: str, monitor_images: int | None = None, surrogate_npz: str | Path | None = None,
-                edge_steps: int = 0) -> dict[str, Any]:
+                edge_steps: int = 0, refine_steps: int = 0) -> dict[str, Any]:
     """Select one method instance's hyper-parameters for one scenario on logits only (module docstring).
 
     Writes and returns the record ``{grid, extended, scores, accuracies, retrain, chosen, chosen_index, criterion,
@@ -142,13 +195,15 @@ def tune_method(instance: str, spec: dict[str, Any], original_ckpt: str | Path, 
     for point in points:
         run(point)
     searched = list(points)
-    for _ in range(edge_steps):
-        beyond = edge_points(instance, spec, searched, searched[int(np.argmin(scores))])
-        if not beyond:
-            break
-        for point in beyond:
-            searched.append(point)
-            run(point)
+    for steps, propose in ((edge_steps, lambda best: edge_points(instance, spec, searched, best)),
+                           (refine_steps, lambda best: refine_points(instance, spec, searched, scores, best))):
+        for _ in range(steps):
+            new = propose(searched[int(np.argmin(scores))])
+            if not new:
+                break
+            for point in new:
+                searched.append(point)
+                run(point)
     chosen = int(np.argmin(scores))
     assert best is not None and best[0] == chosen
     extended = searched[len(points):]
