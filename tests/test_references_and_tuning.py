@@ -48,7 +48,8 @@ def test_unlearned_models_record_their_tuning(quick_out):
     record = json.loads(ga["tuning"].iloc[0])
     assert record["grid"] == [{"lr": 0.0001}, {"lr": 0.001}]
     assert record["chosen"] in record["grid"] + record["extended"]
-    assert len(record["scores"]) == len(record["grid"]) + len(record["extended"]) <= 3  # edge_steps 1, one axis
+    # one axis: at most one edge point (edge_steps 1) and one refinement (refine_steps 1)
+    assert len(record["scores"]) == len(record["grid"]) + len(record["extended"]) <= 4
     assert json.loads(ga["method_params"].iloc[0])["lr"] == record["chosen"]["lr"]
     assert (results.loc[results["method"] == "bs", "tuning"] == "").all()  # tune: false
 
@@ -189,18 +190,51 @@ def test_edge_points_continue_the_axis_where_the_best_point_sits_on_its_edge():
     assert edge_points("ssd", ssd, alphas, {"selection_weighting": 2.0}) == [{"selection_weighting": 1.0}]
 
 
+def test_refine_points_halve_the_step_towards_the_better_neighbour_on_the_line_through_the_best_point():
+    from unlearnbench.tuning import refine_points
+
+    ga = {"algorithm": "gradient_ascent"}
+    grid = [{"lr": lr, "epochs": e} for lr in (1e-4, 4e-4, 1.6e-3) for e in (3, 5, 6)]
+    scores = [0.9, 0.8, 0.85,  # lr 1e-4
+              0.6, 0.3, 0.5,   # lr 4e-4: the best point is (4e-4, 5); on its epochs line 6 beats 3
+              0.7, 0.4, 0.9]   # lr 1.6e-3: on the lr line (epochs 5) 0.4 at 1.6e-3 beats 0.8 at 1e-4
+    best = {"lr": 4e-4, "epochs": 5}
+    # lr: geometric mean of 4e-4 and 1.6e-3 = 8e-4; epochs: 5 and 6 are adjacent integers, nothing between
+    assert refine_points("ga", ga, grid, scores, best) == [{"lr": 8e-4, "epochs": 5}]
+    # the other neighbour when it scores better; ints: the midpoint rounded down
+    worse_above = [0.9, 0.35, 0.85, 0.6, 0.3, 0.5, 0.7, 0.4, 0.9]
+    assert refine_points("ga", ga, grid, worse_above, best) == [{"lr": 2e-4, "epochs": 5}]
+    wide = [{"lr": 4e-4, "epochs": e} for e in (1, 5, 9)]
+    assert refine_points("ga", ga, wide, [0.5, 0.3, 0.5], best) == [{"lr": 4e-4, "epochs": 3}]  # tie: lower
+    # only points on the line through the best count; a point searched already is not proposed again
+    assert refine_points("ga", ga, [best, {"lr": 1e-4, "epochs": 3}], [0.2, 0.3], best) == []
+    assert refine_points("ga", ga, wide + [{"lr": 4e-4, "epochs": 3}], [0.5, 0.3, 0.5, 0.4], best) == \
+        [{"lr": 4e-4, "epochs": 4}]  # the line now has 3 below 5: halfway is 4
+    ssd = {"algorithm": "ssd"}  # SSD's α: between 4 and 2 when 6 selects nothing (+inf)
+    alphas = [{"selection_weighting": a} for a in (2.0, 4.0, 6.0)]
+    assert refine_points("ssd", ssd, alphas, [0.5, 0.3, float("inf")], {"selection_weighting": 4.0}) == \
+        [{"selection_weighting": 2.82843}]
+
+
 def test_tuning_steps_past_the_edge_and_records_the_extension(quick_out, tmp_path):
-    """With edge_steps 1 the tune stage runs exactly the edge points of the grid's best point, after the grid;
-    scores and accuracies cover grid + extended, and the chosen point is the best of all of them."""
-    from unlearnbench.tuning import edge_points, tune_method
+    """With edge_steps 1 and refine_steps 1 the tune stage runs exactly the edge points of the grid's best
+    point, then the refinement around the best point so far; scores and accuracies cover grid + extended, and
+    the chosen point is the best of all of them."""
+    from unlearnbench.tuning import edge_points, refine_points, tune_method
 
     spec = {"algorithm": "gradient_ascent", "epochs": 1, "grid": {"lr": [0.0001, 0.0003]}}
     args = ("ga", spec, Layout(quick_out).checkpoint("original"),
             Layout(quick_out).run_checkpoint("random1", 0, "retrain"), Layout(quick_out).data_files("upstream")["npz"],
             Layout(quick_out).forget_set("random1"))
-    edged = tune_method(*args, tmp_path / "edged.json", seed=0, threads=2, device="cpu", edge_steps=1)
+    edged = tune_method(*args, tmp_path / "edged.json", seed=0, threads=2, device="cpu", edge_steps=1,
+                        refine_steps=1)
     best_of_grid = edged["grid"][int(np.argmin(edged["scores"][:2]))]
-    assert edged["extended"] == edge_points("ga", spec, edged["grid"], best_of_grid) != []  # 2 points: an edge
+    edges = edge_points("ga", spec, edged["grid"], best_of_grid)
+    assert edged["extended"][:len(edges)] == edges != []  # 2 points: the best is on an edge
     searched = edged["grid"] + edged["extended"]
+    n = len(edged["grid"]) + len(edges)  # what the refinement saw
+    best_so_far = searched[int(np.argmin(edged["scores"][:n]))]
+    refined = refine_points("ga", spec, searched[:n], edged["scores"][:n], best_so_far)
+    assert edged["extended"][len(edges):] == refined != []  # one axis, 3 points: a neighbour to halve towards
     assert len(edged["scores"]) == len(edged["accuracies"]) == len(searched)
     assert edged["chosen"] == searched[int(np.argmin(edged["scores"]))] == searched[edged["chosen_index"]]
