@@ -216,6 +216,19 @@ def test_refine_points_halve_the_step_towards_the_better_neighbour_on_the_line_t
         [{"selection_weighting": 2.82843}]
 
 
+def test_the_step_rules_keep_the_sign_and_fall_back_to_arithmetic_at_zero_and_across_signs():
+    from unlearnbench.tuning import halfway, step_beyond
+
+    assert step_beyond(4e-3, 2e-3) == 8e-3 and step_beyond(1e-4, 2e-4) == 5e-5  # geometric, both directions
+    assert step_beyond(-4.0, -2.0) == -8.0  # one sign: geometric keeps it
+    assert step_beyond(0.5, 0.0) == 1.0 and step_beyond(0.0, 0.5) == -0.5 and step_beyond(1.0, -1.0) == 3.0
+    assert step_beyond(8, 5) == 11 and step_beyond(3, 5) == 1  # ints: arithmetic
+    assert halfway(4.0, 1.0) == 2.0 and halfway(-4.0, -1.0) == -2.0  # signed geometric mean
+    assert halfway(0.0, 0.5) == 0.25 and halfway(-1.0, 3.0) == 1.0  # zero or across signs: arithmetic
+    assert halfway(3e-3, 5e-3) == 3.87298e-3  # 6 significant digits
+    assert halfway(5, 8) == 6 and halfway(8, 5) == 6 and halfway(5, 6) is None and halfway(-3, -1) == -2
+
+
 def test_tuning_steps_past_the_edge_and_records_the_extension(quick_out, tmp_path):
     """With edge_steps 1 and refine_steps 1 the tune stage runs exactly the edge points of the grid's best
     point, then the refinement around the best point so far; scores and accuracies cover grid + extended, and

@@ -30,6 +30,7 @@ curves lack the test splits, which the tune stage must not read.
 from __future__ import annotations
 
 import copy
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,8 @@ from unlearnbench.atomic import write_json
 from unlearnbench.checkpoints import load_checkpoint, save_checkpoint
 from unlearnbench.workflow import phase
 
-__all__ = ["TUNING_CRITERION", "edge_points", "refine_points", "tune_method", "tuned_model_path"]
+__all__ = ["TUNING_CRITERION", "edge_points", "halfway", "refine_points", "step_beyond", "tune_method",
+           "tuned_model_path"]
 
 #: how the tune stage scores a grid point (written into every selection record)
 TUNING_CRITERION = ("|acc(forget) - acc_retrain(forget)| + |acc(retain_val) - acc_retrain(retain_val)|; forget = "
@@ -74,6 +76,30 @@ def _numeric(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _one_sign(a: float, b: float) -> bool:
+    """Both non-zero and of one sign: a float axis then moves geometrically, otherwise arithmetically."""
+    return a * b > 0
+
+
+def step_beyond(edge: float, inner: float) -> float:
+    """One grid step past ``edge``, away from ``inner``: ×(edge/inner) for floats of one sign, + (edge − inner)
+    otherwise (ints, zero, mixed signs); floats to 6 significant digits."""
+    if not isinstance(edge, float):
+        return edge + (edge - inner)
+    return float(f"{edge * (edge / inner) if _one_sign(edge, inner) else edge + (edge - inner):.6g}")
+
+
+def halfway(a: float, b: float) -> float | None:
+    """The point halfway between ``a`` and ``b``: the geometric mean (signed) for floats of one sign, else the
+    arithmetic midpoint, 6 significant digits; for two ints the midpoint rounded down, None when none lies
+    strictly between them."""
+    if isinstance(a, float) or isinstance(b, float):
+        mid = math.copysign(math.sqrt(a * b), a) if _one_sign(a, b) else (a + b) / 2
+        return float(f"{mid:.6g}")
+    mid = (a + b) // 2
+    return None if mid in (a, b) else mid
+
+
 def edge_points(instance: str, spec: dict[str, Any], searched: list[dict[str, Any]],
                 best: dict[str, Any]) -> list[dict[str, Any]]:
     """The points one step past the edge of every numeric axis on which ``best`` holds the extreme value of
@@ -87,10 +113,7 @@ def edge_points(instance: str, spec: dict[str, Any], searched: list[dict[str, An
         if value not in (values[0], values[-1]):
             continue
         edge, inner = (values[0], values[1]) if value == values[0] else (values[-1], values[-2])
-        step = edge * (edge / inner) if isinstance(edge, float) and inner != 0 else edge + (edge - inner)
-        if isinstance(edge, float):
-            step = float(f"{step:.6g}")
-        point = {**best, key: step}
+        point = {**best, key: step_beyond(edge, inner)}
         if _accepted(instance, spec, point, searched, out):
             out.append(point)
     return out
@@ -106,23 +129,16 @@ def refine_points(instance: str, spec: dict[str, Any], searched: list[dict[str, 
     for key, value in best.items():
         if not _numeric(value):
             continue
-        line = {}
-        for point, score in zip(searched, scores):
-            if all(point[k] == best[k] for k in best if k != key) and point[key] != value:
-                line[point[key]] = min(score, line.get(point[key], float("inf")))
+        line = {point[key]: score for point, score in zip(searched, scores)  # searched points are distinct
+                if point[key] != value and all(point[k] == best[k] for k in best if k != key)}
         below = [v for v in line if v < value]
         above = [v for v in line if v > value]
         sides = ([max(below)] if below else []) + ([min(above)] if above else [])
         if not sides:
             continue
-        neighbour = min(sides, key=lambda v: line[v])  # stable: the lower value on a tie
-        if isinstance(value, float) or isinstance(neighbour, float):
-            mid = (value * neighbour) ** 0.5 if value * neighbour > 0 else (value + neighbour) / 2
-            mid = float(f"{mid:.6g}")
-        else:
-            mid = (value + neighbour) // 2
-            if mid in (value, neighbour):
-                continue
+        mid = halfway(value, min(sides, key=lambda v: line[v]))  # min is stable: the lower value on a tie
+        if mid is None:
+            continue
         point = {**best, key: mid}
         if _accepted(instance, spec, point, searched, out):
             out.append(point)
@@ -195,8 +211,8 @@ def tune_method(instance: str, spec: dict[str, Any], original_ckpt: str | Path, 
     for point in points:
         run(point)
     searched = list(points)
-    for steps, propose in ((edge_steps, lambda best: edge_points(instance, spec, searched, best)),
-                           (refine_steps, lambda best: refine_points(instance, spec, searched, scores, best))):
+    for steps, propose in ((edge_steps, lambda top: edge_points(instance, spec, searched, top)),
+                           (refine_steps, lambda top: refine_points(instance, spec, searched, scores, top))):
         for _ in range(steps):
             new = propose(searched[int(np.argmin(scores))])
             if not new:
