@@ -21,8 +21,12 @@ run: $(STAMP)
 	$(RESUME) --cores $(CORES)
 	@$(BIN)/python -m unlearnbench.where --configfile $(CONFIG)
 
+# Two pytest workers (pytest-xdist; --dist loadfile: a test file stays on one worker, so its module fixtures run
+# once): much of the suite waits on subprocesses (Snakemake, DVC, git) or runs one-thread tiny models, so the
+# second core is otherwise idle. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=15 -m "not exhaustive" tests
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=15 -n $(TEST_WORKERS) --dist loadfile -m "not exhaustive" tests
 
 # Every package module edited in turn (a copy): the dry run reruns exactly the jobs whose code imports it
 # (tests/test_every_edit.py; one dry run per module, ≈ 5 min on 2 cores). Run by CI after the suite.

@@ -216,6 +216,25 @@ def test_refine_points_halve_the_step_towards_the_better_neighbour_on_the_line_t
         [{"selection_weighting": 2.82843}]
 
 
+def test_a_point_that_runs_what_a_searched_point_runs_is_not_proposed():
+    from unlearnbench.methods import create_method
+    from unlearnbench.tuning import edge_points
+
+    scrub = {"algorithm": "scrub", "epochs": 3}
+    # SCRUB's max-steps run in epochs 1..min(max_epochs, epochs): max_epochs 4 with 3 epochs runs what 3 runs
+    assert create_method("s", {**scrub, "max_epochs": 4}).effective_params() == \
+        create_method("s", {**scrub, "max_epochs": 3}).effective_params()
+    assert create_method("s", {**scrub, "max_epochs": 2}).effective_params()["max_epochs"] == 2
+    grid = [{"lr": lr, "max_epochs": m} for lr in (2e-3, 5e-3) for m in (2, 3)]
+    assert edge_points("s", scrub, grid, {"lr": 5e-3, "max_epochs": 3}) == [{"lr": 1.25e-2, "max_epochs": 3}]
+    # with 5 epochs max_epochs 4 is a new computation, and is run
+    assert edge_points("s", {**scrub, "epochs": 5}, grid, {"lr": 5e-3, "max_epochs": 3}) == \
+        [{"lr": 1.25e-2, "max_epochs": 3}, {"lr": 5e-3, "max_epochs": 4}]
+    # a method without redundant values: effective = declared parameters
+    ga = create_method("g", {"algorithm": "gradient_ascent", "lr": 2e-4})
+    assert ga.effective_params() == ga.get_params()
+
+
 def test_the_step_rules_keep_the_sign_and_fall_back_to_arithmetic_at_zero_and_across_signs():
     from unlearnbench.tuning import halfway, step_beyond
 

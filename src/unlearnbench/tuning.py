@@ -60,16 +60,15 @@ def tuned_model_path(record_json: str | Path) -> Path:
 def _accepted(instance: str, spec: dict[str, Any], point: dict[str, Any], searched: list[dict[str, Any]],
               out: list[dict[str, Any]]) -> bool:
     """A new point the method accepts with the instance's other values (:func:`unlearnbench.methods.create_method`):
-    not outside a declared range, not inconsistent with the other values, not searched or proposed already."""
+    not outside a declared range, not inconsistent with the other values, and not running what a point searched
+    or proposed already runs (equal :meth:`~unlearnbench.methods.base.UnlearningMethod.effective_params`)."""
     from unlearnbench.methods import create_method
 
-    if point in searched or point in out:
-        return False
     try:
-        create_method(instance, {**spec, **point})
+        effective = create_method(instance, {**spec, **point}).effective_params()
     except ValueError:
         return False
-    return True
+    return all(create_method(instance, {**spec, **p}).effective_params() != effective for p in [*searched, *out])
 
 
 def _numeric(value: Any) -> bool:

@@ -145,6 +145,12 @@ class UnlearningMethod:
         """Hyper-parameters as a plain dict (written into checkpoints and result rows)."""
         return dataclasses.asdict(self)
 
+    def effective_params(self) -> dict[str, Any]:
+        """The hyper-parameters as the run uses them: two settings with equal effective parameters run the same
+        computation, so the tune stage runs only the first (:mod:`unlearnbench.tuning`). Default: :meth:`get_params`;
+        a method whose values can be redundant (SCRUB's ``max_epochs`` beyond ``epochs``) overrides it."""
+        return self.get_params()
+
     def input_files(self, scenario: str, seed: int) -> dict[str, str]:
         """Files this instance reads for one scenario and replicate seed besides the original model and the
         data, by hyper-parameter name (``{"weights": path}``). The unlearn (and tune) rule lists them as inputs,

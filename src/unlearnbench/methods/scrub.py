@@ -47,7 +47,7 @@ class Scrub(UnlearningMethod):
     #: searched by the tune stage (logit-only criterion on the validation split; see docs/tuning.md); the lr
     #: axis steps by a factor ≤ 2 between neighbouring points
     #: max_epochs: the reference's msteps 2, or a max-step in each of the 3 epochs (a value above ``epochs`` runs
-    #: what ``epochs`` runs: the grid said 4 until session 7)
+    #: what ``epochs`` runs, :meth:`effective_params`: the grid said 4 until session 7)
     tuning_grid: ClassVar[dict[str, tuple]] = {"lr": (2e-3, 3e-3, 5e-3), "max_epochs": (2, 3)}
 
     epochs: int = hparam(3, ge=1, help="epochs (sgda_epochs)")
@@ -63,6 +63,11 @@ class Scrub(UnlearningMethod):
     momentum: float = hparam(0.9, ge=0, lt=1, help="SGD momentum")
     weight_decay: float = hparam(5e-4, ge=0, help="SGD weight decay")
     augment: bool = hparam(False, help="CIFAR random-crop + flip augmentation (reference: off)")
+
+    def effective_params(self) -> dict[str, Any]:
+        """A max-step runs in epochs 1..min(max_epochs, epochs): ``max_epochs`` beyond ``epochs`` runs what
+        ``epochs`` runs."""
+        return {**self.get_params(), "max_epochs": min(self.max_epochs, self.epochs)}
 
     def unlearn(self, model: torch.nn.Module, task: UnlearnTask) -> tuple[torch.nn.Module, dict[str, Any]]:
         teacher = copy.deepcopy(model).eval()

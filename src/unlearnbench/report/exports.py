@@ -3,7 +3,7 @@
 * ``metrics.json`` (``dvc metrics show``): ``{scenario: {method: {quantity: mean}}}`` with the
   leaderboard's headline quantities, ``gap_logit``, ``gap_repr``, ``harmonic``, ``wall_time_s`` and
   ``n_seeds``; missing values are left out (JSON has no NaN).
-* ``plots/{logit_vs_repr,cka_layers,knn,probe,curves,relearn,layer_probe}.csv`` (``dvc plots show``): the tidy tables of
+* ``plots/{logit_vs_repr,cka_layers,knn,probe,curves,relearn,layer_probe,tuning}.csv`` (``dvc plots show``): the tidy tables of
   :mod:`~unlearnbench.report.plotdata`, exactly what the figures draw.
 """
 from __future__ import annotations
@@ -33,7 +33,8 @@ def metrics(data: ReportData, board: pd.DataFrame) -> dict[str, dict[str, dict[s
 def plot_tables(data: ReportData, board: pd.DataFrame, th: Rule = DEFAULT_RULE) -> dict[str, pd.DataFrame]:
     return {"logit_vs_repr": plotdata.logit_vs_repr(data, board, th), "cka_layers": plotdata.cka_layers(data),
             "knn": plotdata.knn(data, board), "probe": plotdata.probe(board), "curves": plotdata.curves(data),
-            "relearn": plotdata.relearn_curves(data), "layer_probe": plotdata.layer_probe(data)}
+            "relearn": plotdata.relearn_curves(data), "layer_probe": plotdata.layer_probe(data),
+            "tuning": plotdata.tuning(data)}
 
 
 def write_exports(data: ReportData, out: str | Path, th: Rule = DEFAULT_RULE) -> list[Path]:

@@ -13,7 +13,7 @@ from unlearnbench.layout import (INDEX_HTML, LEGACY_AGGREGATES, REFERENCE_ROWS, 
                                  RESULTS_DIR, SUMMARY_DIR, Layout, model_id)
 
 #: tidy CSVs of the plotted data, for ``dvc plots``
-PLOT_TABLES = ("logit_vs_repr", "cka_layers", "knn", "probe", "curves", "relearn", "layer_probe")
+PLOT_TABLES = ("logit_vs_repr", "cka_layers", "knn", "probe", "curves", "relearn", "layer_probe", "tuning")
 #: every figure is written in each format (PNG for the HTML report, SVG, PDF for papers)
 IMAGE_FORMATS = ("png", "svg", "pdf")
 #: per-scenario leaderboard files: Markdown, numeric CSV, HTML and a paper-width LaTeX (booktabs) table

@@ -151,6 +151,12 @@ def relearn_curves(data: ReportData) -> pd.DataFrame:
         .reset_index(drop=True)
 
 
+def tuning(data: ReportData) -> pd.DataFrame:
+    """Every searched tuning point per (scenario, method) with its validation accuracies, score and whether it
+    was chosen (:func:`unlearnbench.report.sources.load_tuning`), in search order."""
+    return data.tuning.sort_values(["scenario", "method", "point"]).reset_index(drop=True)
+
+
 def layer_probe(data: ReportData) -> pd.DataFrame:
     """Per-layer probe recovery of the forgotten classes (forget-test): mean ± ci95 over seeds, network order."""
     cols = ["scenario", "method", "role", "layer", "layer_index", "value", "ci95", "n_seeds"]
@@ -164,5 +170,5 @@ def layer_probe(data: ReportData) -> pd.DataFrame:
     return out.sort_values(["scenario", "method", "layer_index"])[cols].reset_index(drop=True)
 
 
-__all__ = ["board", "logit_vs_repr", "knn", "probe", "cka_layers", "curves", "relearn_curves", "layer_probe",
+__all__ = ["board", "logit_vs_repr", "knn", "probe", "cka_layers", "curves", "relearn_curves", "layer_probe", "tuning",
            "REFERENCES"]

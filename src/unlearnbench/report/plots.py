@@ -12,6 +12,8 @@ across all figures (:mod:`~unlearnbench.report.figbase`).
 (e) :func:`figure_curves` — training (references) and unlearning (methods) curves per epoch (one scenario).
 (f) :func:`figure_relearn` and (g) :func:`figure_layer_probe` — recovery attacks, in
     :mod:`~unlearnbench.report.plot_recovery`.
+(h) :func:`~unlearnbench.report.plot_tuning.figure_tuning` — the tune stage's searched and chosen points on
+    validation logits (one scenario).
 
 Scales: accuracy axes of (c) and (d) zoom on the methods and references; a method far outside the others
 (:func:`unlearnbench.report.axes.split`) is drawn and named in a strip above or below the panel (broken

@@ -9,6 +9,9 @@
   scenario.
 * ``curves`` — the per-epoch ``curve`` of every sidecar in long form (phase ``training`` for the
   references, ``unlearning`` for methods).
+* ``tuning`` — every point the tune stage searched per (scenario, method), from the sidecars' ``tuning``
+  record (the same on every seed): its validation forget / retain accuracy, score, whether it was chosen, and
+  the retrained reference's accuracies the score is measured to (:mod:`unlearnbench.tuning`).
 * ``relearn`` — the recovery-attack rows of the results (``metric == "relearn"``: relearning curves with
   their ``step``, per-layer probes with their ``layer``; :mod:`unlearnbench.attacks`), read with a filter.
 * ``scenarios`` — per scenario its ``kind`` (``random``/``top``/``samples``) and the methods expected in
@@ -42,6 +45,10 @@ CURVE_SKIP = {"epoch", "lr", "seconds", "img_per_s"}
 #: left out. Per scenario and layer the estimator is chosen by the headline's rule
 #: (:func:`unlearnbench.aggregate.cka_estimator`: debiased when samples are few per dimension).
 RELEARN_COLUMNS = ["scenario", "seed", "method", "variant", "split", "layer", "step", "value"]
+#: one row per searched point of a tuned (scenario, method); ``stage``: ``grid`` or ``extended`` (edge and
+#: refinement points); ``params``: the point as ``key=value`` text
+TUNING_COLUMNS = ["scenario", "method", "point", "stage", "params", "forget", "retain_val", "score", "chosen",
+                  "retrain_forget", "retrain_retain_val"]
 LAYER_CKA_FILTER = [("metric", "==", "cka"), ("variant", "in", ["biased", "debiased"]), ("split", "==", "forget_train")]
 
 
@@ -57,6 +64,7 @@ class ReportData:
     layer_cka: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["scenario", "seed", "method",
                                                                                   "layer", "reference", "value"]))
     relearn: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=RELEARN_COLUMNS))
+    tuning: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TUNING_COLUMNS))
 
     def methods(self) -> list[str]:
         """Every method of the experiment, references first: fixes colours across all figures."""
@@ -120,6 +128,35 @@ def load_runs(sidecars: Mapping[tuple[str, int, str], str | Path]) -> tuple[pd.D
     return (pd.DataFrame(runs, columns=empty.runs.columns), pd.DataFrame(curves, columns=empty.curves.columns))
 
 
+def _point_text(point: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in point.items())
+
+
+def load_tuning(sidecars: Mapping[tuple[str, int, str], str | Path]) -> pd.DataFrame:
+    """``tuning`` frame from sidecar paths keyed by (scenario, seed, method): one record per (scenario, method),
+    read from its lowest seed (every seed carries the selection made once on the tune seed)."""
+    rows, seen = [], set()
+    for (scenario, _, method), path in sorted(sidecars.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][1])):
+        if (scenario, method) in seen or method in REFERENCE_ROWS:
+            continue
+        record = (read_sidecar(path) or {}).get("tuning")
+        if not record:
+            continue
+        seen.add((scenario, method))
+        grid = list(record.get("grid") or [])
+        points = grid + list(record.get("extended") or [])
+        retrain = record.get("retrain") or {}
+        searched = zip(points, record.get("scores") or [], record.get("accuracies") or [])
+        for i, (point, score, acc) in enumerate(searched):
+            rows.append({"scenario": scenario, "method": method, "point": i,
+                         "stage": "grid" if i < len(grid) else "extended",
+                         "params": _point_text(point), "forget": _finite(acc.get("forget")),
+                         "retain_val": _finite(acc.get("retain_val")), "score": _finite(score),
+                         "chosen": i == record.get("chosen_index"), "retrain_forget": _finite(retrain.get("forget")),
+                         "retrain_retain_val": _finite(retrain.get("retain_val"))})
+    return pd.DataFrame(rows, columns=TUNING_COLUMNS)
+
+
 def read_layer_cka(results: str | Path | pd.DataFrame) -> pd.DataFrame:
     from unlearnbench.aggregate import resolve_cka_estimator
 
@@ -168,6 +205,7 @@ def load_report_data(summary: str | Path | pd.DataFrame, *, results: str | Path 
     data = ReportData(summary=summary, scenarios=dict(sorted(info.items())))
     if sidecars:
         data.runs, data.curves = load_runs(sidecars)
+        data.tuning = load_tuning(sidecars)
     if results is not None:
         data.layer_cka = read_layer_cka(results)
         data.relearn = read_relearn(results)
