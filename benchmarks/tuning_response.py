@@ -50,7 +50,7 @@ def main() -> None:
     from unlearnbench.checkpoints import load_checkpoint
     from unlearnbench.methods import create_method
     from unlearnbench.training import accuracy
-    from unlearnbench.tuning import _tuning_sets
+    from unlearnbench.tuning import criterion_score, tuning_sets
     from unlearnbench.unlearning import _unlearning_task
 
     cfg = validate_config(load_yaml(args.configfile))
@@ -61,7 +61,7 @@ def main() -> None:
                 monitor_images=cfg.get("monitor_images"), surrogate_npz=None)
     task_args = (paths.checkpoint("original"), paths.data_files("upstream")["npz"], paths.forget_set(args.scenario))
     dev, original, _, ds, fs, task = _unlearning_task(*task_args, **load)
-    sets = _tuning_sets(ds, fs, task.forget)
+    sets = tuning_sets(ds, fs, task.forget)
     retrain, _ = load_checkpoint(paths.checkpoint(model_id(args.scenario, seed, "retrain")), dev)
     target = {k: accuracy(retrain, v, dev) for k, v in sets.items()}
     fmt = lambda acc: "  ".join(f"{k} {v:.3f}" for k, v in acc.items())  # noqa: E731
@@ -82,7 +82,7 @@ def main() -> None:
             runs.append((" (BN stats restored)", restored))
         for label, m in runs:
             acc = {k: accuracy(m, v, dev) for k, v in sets.items()}
-            score = sum(abs(acc[k] - target[k]) for k in sets)
+            score = criterion_score(acc, target)
             print(f"{text}{label}: {outcome.status}  {fmt(acc)}  score {score:.4f}  "
                   f"({time.perf_counter() - t0:.1f} s)", flush=True)
 

@@ -157,6 +157,21 @@ def test_model_attacks_are_seeded_and_bit_reproducible(problem):
     assert all(torch.equal(v, untouched[k]) for k, v in zeroed.state_dict().items())
 
 
+def test_a_step_zero_scored_once_for_the_job_gives_every_attack_the_rows_it_computes_alone(problem):
+    """The attack job scores the loaded model once (``AttackTarget.start``) for all its attacks: the rows are
+    those each attack gives when it scores its own step 0."""
+    from unlearnbench.attacks.relearn import correctness
+
+    zeroed = zero_forget_row(problem["model"])
+    shared = target(problem)
+    shared.start = correctness(zeroed, shared.measure, CPU)
+    assert shared.start.shape == (len(shared.measure),)
+    for name in ("fewshot_relearn", "retain_relearn"):
+        attack = ATTACKS.create(name, steps=2, eval_every=1)
+        alone, once = attack.run(zeroed, target(problem)), attack.run(zeroed, shared)
+        assert [(r["step"], r["value"], r["se"]) for r in alone] == [(r["step"], r["value"], r["se"]) for r in once]
+
+
 @pytest.mark.parametrize("name,params,key", [
     ("prototype_relearn", {"per_class": 0}, "per_class"),
     ("prototype_relearn", {"alpha": 1.5}, "alpha"),

@@ -248,6 +248,16 @@ def test_the_step_rules_keep_the_sign_and_fall_back_to_arithmetic_at_zero_and_ac
     assert halfway(5, 8) == 6 and halfway(8, 5) == 6 and halfway(5, 6) is None and halfway(-3, -1) == -2
 
 
+def test_the_criterion_sums_the_absolute_gaps_to_retrain_and_ranks_a_failed_point_last():
+    from unlearnbench.tuning import criterion_score
+
+    target = {"forget": 0.0, "retain_val": 0.9}
+    assert criterion_score({"forget": 0.25, "retain_val": 0.5}, target) == pytest.approx(0.25 + 0.4)
+    assert criterion_score({"forget": 0.0, "retain_val": 1.0}, target) == pytest.approx(0.1)  # above retrain counts
+    assert criterion_score(dict(target), target) == 0.0
+    assert criterion_score({"forget": float("nan"), "retain_val": float("nan")}, target) == float("inf")
+
+
 def test_tuning_steps_past_the_edge_and_records_the_extension(quick_out, tmp_path):
     """With edge_steps 1 and refine_steps 1 the tune stage runs exactly the edge points of the grid's best
     point, then the refinement around the best point so far; scores and accuracies cover grid + extended, and

@@ -41,8 +41,8 @@ from unlearnbench.atomic import write_json
 from unlearnbench.checkpoints import load_checkpoint, save_checkpoint
 from unlearnbench.workflow import phase
 
-__all__ = ["TUNING_CRITERION", "edge_points", "halfway", "refine_points", "step_beyond", "tune_method",
-           "tuned_model_path"]
+__all__ = ["TUNING_CRITERION", "criterion_score", "edge_points", "halfway", "refine_points", "step_beyond",
+           "tune_method", "tuned_model_path", "tuning_sets"]
 
 #: how the tune stage scores a grid point (written into every selection record)
 TUNING_CRITERION = ("|acc(forget) - acc_retrain(forget)| + |acc(retain_val) - acc_retrain(retain_val)|; forget = "
@@ -55,6 +55,13 @@ def tuned_model_path(record_json: str | Path) -> Path:
     """The selected run's checkpoint, beside its selection record (``{scenario}/{method}.json`` →
     ``{scenario}/{method}.safetensors``)."""
     return Path(record_json).with_suffix(".safetensors")
+
+
+def criterion_score(acc: dict[str, float], target: dict[str, float]) -> float:
+    """:data:`TUNING_CRITERION` of one point: the summed absolute accuracy gaps to the retrained reference over
+    the sets of ``target``; +inf when any accuracy is not finite (a diverged or no-op point)."""
+    score = sum(abs(acc[k] - target[k]) for k in target)
+    return float(score) if np.isfinite(score) else math.inf
 
 
 def _accepted(instance: str, spec: dict[str, Any], point: dict[str, Any], searched: list[dict[str, Any]],
@@ -144,7 +151,7 @@ def refine_points(instance: str, spec: dict[str, Any], searched: list[dict[str, 
     return out
 
 
-def _tuning_sets(ds, fs, forget=None) -> dict[str, Any]:
+def tuning_sets(ds, fs, forget=None) -> dict[str, Any]:
     """The sets a grid point is scored on (:data:`TUNING_CRITERION`), from a dataset prepared for one model;
     ``forget``: the task's forget set, for sample forgetting (else it is drawn from ``ds``)."""
     val = ds.split("val")
@@ -184,11 +191,11 @@ def tune_method(instance: str, spec: dict[str, Any], original_ckpt: str | Path, 
         if len(val) == 0:
             raise ValueError(f"tuning {instance}: the upstream dataset has no validation split; set "
                              "tuning.validation_fraction > 0 (or tuning.enabled: false)")
-        sets = _tuning_sets(ds, fs, task.forget)
+        sets = tuning_sets(ds, fs, task.forget)
         retrain, _ = load_checkpoint(retrain_ckpt, dev)
         # the retrained reference sees the images normalised for itself (an imported one: its pretrained_cfg's)
         same_input = model_norm(retrain) == model_norm(original)
-        retrain_sets = sets if same_input else _tuning_sets(ds.for_model(retrain), fs)
+        retrain_sets = sets if same_input else tuning_sets(ds.for_model(retrain), fs)
         retrain_acc = {k: accuracy(retrain, v, dev) for k, v in retrain_sets.items()}
     scores, accs, best = [], [], None
 
@@ -200,8 +207,7 @@ def tune_method(instance: str, spec: dict[str, Any], original_ckpt: str | Path, 
             outcome = create_method(instance, {**spec, **point}).run(model, task)
             acc = ({k: accuracy(outcome.model, v, dev) for k, v in sets.items()} if outcome.status == "ok"
                    else {k: float("nan") for k in sets})
-        score = sum(abs(acc[k] - retrain_acc[k]) for k in sets)
-        scores.append(score if np.isfinite(score) else float("inf"))
+        scores.append(criterion_score(acc, retrain_acc))
         accs.append(acc)
         if best is None or scores[-1] < scores[best[0]]:  # strict: ties keep the first point, as np.argmin
             best = (len(scores) - 1, copy.deepcopy(outcome.model).cpu(), outcome.status, outcome.log)

@@ -68,7 +68,9 @@ class AttackTarget:
     """What a model attack may use. ``pool`` holds the attacker's forget images (forget-train: the data whose
     removal was requested), ``retain`` the retain-train set, ``measure`` where recovery is measured
     (forget-test for class forgetting; the forget samples themselves for sample forgetting), named
-    ``measure_split``; ``ceiling`` the original model's accuracy on ``measure``."""
+    ``measure_split``; ``ceiling`` the original model's accuracy on ``measure``; ``start`` the attacked model's
+    per-image correctness on ``measure`` before any step (every model attack starts from that same model, so the
+    attack job scores it once for all of them; ``None``: each attack scores it itself)."""
 
     pool: Any
     retain: Any
@@ -78,6 +80,7 @@ class AttackTarget:
     ceiling: float
     device: Any
     seed: int
+    start: Any = None
 
 
 class ModelAttack(Attack):

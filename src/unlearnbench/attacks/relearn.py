@@ -72,7 +72,8 @@ class RelearnAttack(ModelAttack):
         net = copy.deepcopy(model)
         net.train()
         opt = torch.optim.Adam(net.parameters(), lr=self.lr)
-        points = {0: correctness(net, target.measure, target.device)}
+        start = target.start if target.start is not None else correctness(net, target.measure, target.device)
+        points = {0: start}
         torch.manual_seed(seed)
         batches = self.batches(target, seed)
         for step in range(1, self.steps + 1):

@@ -20,6 +20,7 @@ def run_model_attacks(*, scenario: str, seed: int, method: str, algorithm: str, 
                       original_features: str | Path, data_npz: str | Path, data_json: str | Path, forget_json: str | Path,
                       attacks: dict[str, Any], data_seed: int, threads: int, device: str, out: str | Path) -> None:
     from unlearnbench.attacks import AttackTarget, applies, attack_config
+    from unlearnbench.attacks.relearn import correctness
     from unlearnbench.checkpoints import load_checkpoint, read_meta
     from unlearnbench.data.files import load_prepared
     from unlearnbench.data.forget_sets import read_forget_set
@@ -52,6 +53,7 @@ def run_model_attacks(*, scenario: str, seed: int, method: str, algorithm: str, 
                           forget_classes=list(fset.forget_classes) if fset.forget_classes else None,
                           ceiling=ceiling, device=dev, seed=seed)
     with phase("compute"):
+        target.start = correctness(model, measure, dev)  # every attack's step 0: scored once
         for attack in todo:
             rows.extend({**base, **row} for row in attack.run(model, target))
     with phase("write"):
