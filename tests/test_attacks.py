@@ -163,13 +163,15 @@ def test_a_step_zero_scored_once_for_the_job_gives_every_attack_the_rows_it_comp
     from unlearnbench.attacks.relearn import correctness
 
     zeroed = zero_forget_row(problem["model"])
-    shared = target(problem)
+    shared, planted = target(problem), target(problem)
     shared.start = correctness(zeroed, shared.measure, CPU)
-    assert shared.start.shape == (len(shared.measure),)
+    planted.start = np.ones(len(planted.measure))  # not what the model scores (0: its forget row is removed)
+    assert shared.start.shape == (len(shared.measure),) and shared.start.mean() == 0.0
     for name in ("fewshot_relearn", "retain_relearn"):
         attack = ATTACKS.create(name, steps=2, eval_every=1)
         alone, once = attack.run(zeroed, target(problem)), attack.run(zeroed, shared)
         assert [(r["step"], r["value"], r["se"]) for r in alone] == [(r["step"], r["value"], r["se"]) for r in once]
+        assert value(attack.run(zeroed, planted), step=0) == 1.0  # the attack reads the shared step 0, not its own
 
 
 @pytest.mark.parametrize("name,params,key", [
